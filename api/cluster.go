@@ -1,0 +1,297 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/store"
+)
+
+// handleStatus serves /status (reference §1.10): always 200, even before the store runs.
+func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request, p *params) {
+	if !allow(w, r, http.MethodGet) {
+		return
+	}
+	status := s.status()
+	var out any = status
+	if p.key != "" {
+		out = subtree(status, p.key)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, p, http.StatusOK, b)
+}
+
+// subtree descends a dotted key; a missing key gives {}, a non-object ends the descent.
+func subtree(m map[string]any, key string) any {
+	var cur any = m
+	for _, part := range strings.Split(key, ".") {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return cur
+		}
+		next, ok := obj[part]
+		if !ok {
+			return map[string]any{}
+		}
+		cur = next
+	}
+	return cur
+}
+
+func (s *Service) status() map[string]any {
+	st := s.store.Status()
+	hostname, _ := os.Hostname()
+	exe, _ := os.Executable()
+	nodes := make([]map[string]any, 0, len(st.Members))
+	for _, m := range st.Members {
+		suffrage := "nonvoter"
+		if m.Voter {
+			suffrage = "voter"
+		}
+		nodes = append(nodes, map[string]any{"id": m.NodeID, "addr": m.RaftAddr, "suffrage": suffrage})
+	}
+	fk := "disabled"
+	if st.ForeignKeys {
+		fk = "enabled"
+	}
+	now := time.Now()
+	return map[string]any{
+		"os": map[string]any{"pid": os.Getpid(), "ppid": os.Getppid(), "page_size": os.Getpagesize(),
+			"executable": exe, "hostname": hostname},
+		"runtime": map[string]any{"GOARCH": runtime.GOARCH, "GOOS": runtime.GOOS, "GOMAXPROCS": runtime.GOMAXPROCS(0),
+			"num_cpu": runtime.NumCPU(), "num_goroutine": runtime.NumGoroutine(), "version": runtime.Version()},
+		"build": map[string]any{"version": s.version, "compiler_toolchain": runtime.Version()},
+		"node": map[string]any{"start_time": s.start.UTC().Format(time.RFC3339Nano), "current_time": now.UTC().Format(time.RFC3339Nano),
+			"uptime": now.Sub(s.start).String()},
+		"http": map[string]any{"bind_addr": s.store.HTTPAddr(), "auth": "disabled"},
+		"store": map[string]any{
+			"open":               st.Open,
+			"ready":              st.Ready,
+			"node_id":            st.NodeID,
+			"raft_id":            fmt.Sprintf("%x", st.RaftID),
+			"addr":               st.RaftAddr,
+			"api_addr":           st.HTTPURL,
+			"leader":             map[string]any{"node_id": st.Leader.NodeID, "addr": st.Leader.RaftAddr, "api_addr": st.Leader.HTTPURL},
+			"fsm_index":          st.AppliedIndex,
+			"db_applied_index":   st.DBApplied,
+			"nodes":              nodes,
+			"dir":                st.DataDir,
+			"snapshot_threshold": st.SnapshotThreshold,
+			"snapshot_interval":  st.SnapshotInterval.String(),
+			"trailing_logs":      st.TrailingLogs,
+			"heartbeat_timeout":  st.HeartbeatTimeout.String(),
+			"election_timeout":   st.ElectionTimeout.String(),
+			"raft": map[string]any{
+				"state":               st.State,
+				"term":                st.Term,
+				"commit_index":        st.CommitIndex,
+				"applied_index":       st.AppliedIndex,
+				"last_log_index":      st.LastLogIndex,
+				"first_log_index":     st.FirstLogIndex,
+				"last_snapshot_index": st.SnapshotIndex,
+				"last_snapshot_term":  st.SnapshotTerm,
+				"num_peers":           max(0, len(st.Members)-1),
+				"voter":               st.Voter,
+				"log_size":            st.LogBytes,
+				"log_segments":        st.LogSegments,
+				"last_contact":        contactString(st),
+			},
+			"sqlite3": map[string]any{"path": st.DBPath, "size": st.DBSize + st.WALSize, "db_size": st.DBSize,
+				"wal_size": st.WALSize, "fk_constraints": fk},
+			"db_conf": map[string]any{"fk_constraints": st.ForeignKeys},
+		},
+	}
+}
+
+func contactString(st store.Status) string {
+	if st.State == "Leader" {
+		return "0"
+	}
+	if st.LastContact > 1000*time.Hour {
+		return "never"
+	}
+	return st.LastContact.String()
+}
+
+// nodeInfo is one node in /nodes and /leader (reference §1.11).
+type nodeInfo struct {
+	ID        string  `json:"id"`
+	APIAddr   string  `json:"api_addr,omitempty"`
+	Addr      string  `json:"addr"`
+	Version   string  `json:"version"`
+	Voter     bool    `json:"voter"`
+	Reachable bool    `json:"reachable"`
+	Leader    bool    `json:"leader"`
+	Time      float64 `json:"time,omitempty"`
+	TimeS     string  `json:"time_s,omitempty"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// probeNodes asks every member for its metadata in parallel.
+func (s *Service) probeNodes(ctx context.Context, members []store.Member) []nodeInfo {
+	leader, _ := s.store.Leader()
+	out := make([]nodeInfo, len(members))
+	var wg sync.WaitGroup
+	for i, m := range members {
+		out[i] = nodeInfo{ID: m.NodeID, APIAddr: m.HTTPAddr, Addr: m.RaftAddr, Version: "unknown", Voter: m.Voter,
+			Leader: m.NodeID == leader.NodeID && leader.NodeID != ""}
+		wg.Go(func() {
+			start := time.Now()
+			meta, err := s.store.NodeMeta(ctx, m.RaftAddr)
+			elapsed := time.Since(start)
+			out[i].Time, out[i].TimeS = elapsed.Seconds(), elapsed.String()
+			if err != nil {
+				out[i].Error = probeError(ctx, err)
+				return
+			}
+			out[i].Reachable = true
+			if meta.GetVersion() != "" {
+				out[i].Version = meta.GetVersion()
+			}
+			if meta.GetHttpAddr() != "" {
+				out[i].APIAddr = meta.GetHttpAddr()
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func probeError(ctx context.Context, err error) string {
+	if ctx.Err() != nil {
+		return "timeout waiting for node to respond"
+	}
+	return err.Error()
+}
+
+func (s *Service) handleNodes(w http.ResponseWriter, r *http.Request, p *params) {
+	if !allow(w, r, http.MethodGet) {
+		return
+	}
+	if !s.store.Status().Open {
+		http.Error(w, "store nodes: store not open", http.StatusServiceUnavailable)
+		return
+	}
+	var members []store.Member
+	for _, m := range s.store.Members() {
+		if m.Voter || p.nonvoters {
+			members = append(members, m)
+		}
+	}
+	ctx, cancel := s.requestContext(r, p)
+	defer cancel()
+	nodes := s.probeNodes(ctx, members)
+	slices.SortFunc(nodes, func(a, b nodeInfo) int { return strings.Compare(a.ID, b.ID) })
+	var out any
+	if p.ver == "2" {
+		out = map[string]any{"nodes": nodes}
+	} else {
+		legacy := map[string]nodeInfo{}
+		for _, n := range nodes {
+			legacy[n.ID] = n
+		}
+		out = legacy
+	}
+	b, _ := json.Marshal(out)
+	writeJSON(w, p, http.StatusOK, b)
+}
+
+// handleReadyz serves /readyz (reference §1.13): plain text, 200 when the node can serve.
+func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request, p *params) {
+	if !allow(w, r, http.MethodGet) {
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	lines := []string{"[+]node ok"}
+	if p.noleader {
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, lines[0])
+		return
+	}
+	fail := func(msg string) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, strings.Join(append(lines, msg), "\n"))
+	}
+	leader, ok := s.store.Leader()
+	if !ok {
+		fail("[+]leader does not exist")
+		return
+	}
+	ctx, cancel := s.requestContext(r, p)
+	defer cancel()
+	meta, err := s.store.NodeMeta(ctx, leader.RaftAddr)
+	if err != nil {
+		fail("[+]leader not contactable: " + err.Error())
+		return
+	}
+	lines = append(lines, "[+]leader ok")
+	if !s.store.Status().Ready {
+		fail("[+]store not ready")
+		return
+	}
+	lines = append(lines, "[+]store ok")
+	if p.sync {
+		if err := s.store.WaitApplied(ctx, meta.GetCommitIndex()); err != nil {
+			fail("[+]sync " + err.Error())
+			return
+		}
+		lines = append(lines, "[+]sync ok")
+	}
+	res, err := s.store.Query(ctx, &command.Request{Mode: command.Mode_MODE_QUERY,
+		Statements: []*command.Statement{{Sql: "SELECT 1"}}}, store.ReadOptions{Level: store.LevelNone}, newEnv())
+	if err != nil || len(res.Results) != 1 || res.Results[0].Rows == nil || len(res.Results[0].Rows.Values) != 1 ||
+		res.Results[0].Rows.Values[0][0] != int64(1) {
+		fail(fmt.Sprintf("[+]db not ok: (%v)", err))
+		return
+	}
+	lines = append(lines, "[+]db ok")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, strings.Join(lines, "\n"))
+}
+
+// handleRemove serves DELETE /remove {"id":"..."}: the body must be an object with exactly that key.
+func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request, p *params) {
+	if !allow(w, r, http.MethodDelete) {
+		return
+	}
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil || len(m) != 1 {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	id, ok := m["id"].(string)
+	if !ok || id == "" {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	ctx, cancel := s.requestContext(r, p)
+	defer cancel()
+	if err := s.store.Remove(ctx, id); err != nil {
+		if errors.Is(err, store.ErrNoLeader) {
+			http.Error(w, "leader not found", http.StatusServiceUnavailable)
+			return
+		}
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("X-Rqlite-Served-By", s.servedByLocal())
+	w.WriteHeader(http.StatusOK)
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// config holds raftlited's command line: rqlited's flag names and defaults (reference §4.1).
+type config struct {
+	dataDir string
+
+	nodeID      string
+	httpAddr    string
+	httpAdvAddr string
+	raftAddr    string
+	raftAdvAddr string
+
+	join                   string
+	joinAttempts           int
+	joinInterval           time.Duration
+	bootstrapExpect        int
+	bootstrapExpectTimeout time.Duration
+	nonVoter               bool
+
+	raftSnap              uint64
+	raftSnapInt           time.Duration
+	raftElectionTimeout   time.Duration
+	raftHeartbeatTimeout  time.Duration
+	raftLogLevel          string
+	clusterRemoveShutdown bool
+	fk                    bool
+
+	maxBody     int64
+	logLevel    string
+	showVersion bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("raftlited", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: raftlited [flags] <data directory>\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.BoolVar(&c.showVersion, "version", false, "Show version information and exit")
+	fs.StringVar(&c.nodeID, "node-id", "", "Unique ID for node. If not set, set to advertised Raft address")
+	fs.StringVar(&c.httpAddr, "http-addr", "localhost:4001", "HTTP server bind address")
+	fs.StringVar(&c.httpAdvAddr, "http-adv-addr", "", "Advertised HTTP address. If not set, same as HTTP server bind address")
+	fs.StringVar(&c.raftAddr, "raft-addr", "localhost:4002", "Raft communication bind address")
+	fs.StringVar(&c.raftAdvAddr, "raft-adv-addr", "", "Advertised Raft communication address. If not set, same as Raft bind address")
+	fs.StringVar(&c.join, "join", "", "Comma-delimited list of nodes (HTTP or Raft addresses) through which a cluster can be joined")
+	fs.IntVar(&c.joinAttempts, "join-attempts", 5, "Number of join attempts to make")
+	fs.DurationVar(&c.joinInterval, "join-interval", 3*time.Second, "Period between join attempts")
+	fs.IntVar(&c.bootstrapExpect, "bootstrap-expect", 0, "Minimum number of nodes required for a bootstrap")
+	fs.DurationVar(&c.bootstrapExpectTimeout, "bootstrap-expect-timeout", 120*time.Second, "Maximum time for bootstrap process")
+	fs.BoolVar(&c.nonVoter, "raft-non-voter", false, "Configure as non-voting node (read replica)")
+	fs.Uint64Var(&c.raftSnap, "raft-snap", 8192, "Number of outstanding log entries which triggers Raft snapshot and log compaction")
+	fs.DurationVar(&c.raftSnapInt, "raft-snap-int", 10*time.Second, "Snapshot threshold check interval")
+	fs.DurationVar(&c.raftElectionTimeout, "raft-election-timeout", time.Second, "Raft election timeout")
+	fs.DurationVar(&c.raftHeartbeatTimeout, "raft-heartbeat-timeout", time.Second, "Raft heartbeat timeout: followers hear from the leader ten times per period")
+	fs.StringVar(&c.raftLogLevel, "raft-log-level", "WARN", "Minimum log level for Raft module (ERROR, WARN, INFO, DEBUG)")
+	fs.BoolVar(&c.clusterRemoveShutdown, "raft-cluster-remove-shutdown", false, "Shutdown Raft if node removed from cluster")
+	fs.BoolVar(&c.fk, "fk", false, "Enable SQLite foreign key constraints")
+	fs.Int64Var(&c.maxBody, "http-max-body", 64<<20, "Largest request body accepted, in bytes (larger ones get 413)")
+	fs.StringVar(&c.logLevel, "log-level", "INFO", "Minimum level of the node's own log (ERROR, WARN, INFO, DEBUG)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if c.showVersion {
+		return c, nil
+	}
+	switch fs.NArg() {
+	case 0:
+		return nil, errors.New("missing required argument: data directory (usage: raftlited [flags] <data directory>)")
+	case 1:
+	default:
+		return nil, fmt.Errorf("arguments after data directory (%s) are not accepted (%s)", fs.Arg(0), strings.Join(fs.Args()[1:], " "))
+	}
+	dir, err := filepath.Abs(fs.Arg(0))
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", fs.Arg(0), err)
+	}
+	c.dataDir = dir
+	return c, c.validate()
+}
+
+// validate applies rqlited's checks (reference §4.2), with its messages.
+func (c *config) validate() error {
+	for _, a := range []string{c.httpAddr, c.httpAdvAddr, c.raftAddr, c.raftAdvAddr} {
+		if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
+			return errors.New("HTTP options should not include protocol (http:// or https://)")
+		}
+	}
+	for name, a := range map[string]string{"-http-addr": c.httpAddr, "-raft-addr": c.raftAddr} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("%s %q is not a host:port address: %v", name, a, err)
+		}
+	}
+	if c.httpAddr == c.raftAddr {
+		return errors.New("HTTP and Raft addresses must differ")
+	}
+	if c.httpAdvAddr != "" && c.httpAdvAddr == c.raftAdvAddr {
+		return errors.New("advertised HTTP and Raft addresses must differ")
+	}
+	if unroutable(c.httpAdvAddr) {
+		return errors.New("advertised HTTP address is not routable (0.0.0.0), specify it via -http-addr or -http-adv-addr")
+	}
+	if unroutable(c.raftAdvAddr) {
+		return errors.New("advertised Raft address is not routable (0.0.0.0), specify it via -raft-addr or -raft-adv-addr")
+	}
+	if c.bootstrapExpect > 0 && c.nonVoter {
+		return errors.New("bootstrapping only applicable to voting nodes")
+	}
+	if c.bootstrapExpect < 0 {
+		return errors.New("-bootstrap-expect must not be negative")
+	}
+	if c.joinAttempts < 1 {
+		return errors.New("-join-attempts must be at least 1")
+	}
+	if c.raftSnap == 0 {
+		return errors.New("-raft-snap must be at least 1")
+	}
+	if c.raftSnapInt <= 0 || c.raftElectionTimeout <= 0 || c.raftHeartbeatTimeout <= 0 {
+		return errors.New("-raft-snap-int, -raft-election-timeout and -raft-heartbeat-timeout must be positive")
+	}
+	if _, err := parseLevel(c.raftLogLevel); err != nil {
+		return fmt.Errorf("-raft-log-level: %w", err)
+	}
+	if _, err := parseLevel(c.logLevel); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	return nil
+}
+
+func unroutable(addr string) bool {
+	if addr == "" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, fmt.Errorf("unknown level %q (use ERROR, WARN, INFO or DEBUG)", s)
+	}
+	return l, nil
+}
+
+// joinAddrs splits -join into addresses.
+func (c *config) joinAddrs() []string {
+	var out []string
+	for _, a := range strings.Split(c.join, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}

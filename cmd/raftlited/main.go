@@ -1,0 +1,152 @@
+// Command raftlited runs one node of a raftlite cluster: SQLite replicated with Raft, served over
+// rqlite's HTTP API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/raftlite/raftlite/api"
+	"github.com/raftlite/raftlite/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "v0.1.0"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "raftlited: %v\n", err)
+		return 2
+	}
+	if cfg.showVersion {
+		sqlv, _, _ := sqlite3.Version()
+		fmt.Fprintf(stderr, "raftlited %s %s %s %s sqlite%s\n", version, runtime.GOOS, runtime.GOARCH, runtime.Version(), sqlv)
+		return 0
+	}
+	level, _ := parseLevel(cfg.logLevel)
+	raftLevel, _ := parseLevel(cfg.raftLogLevel)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: min(level, raftLevel)}))
+	if err := serve(cfg, log, level, raftLevel); err != nil {
+		log.Error("raftlited stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(cfg *config, log *slog.Logger, level, raftLevel slog.Level) error {
+	raftLn, err := net.Listen("tcp", cfg.raftAddr)
+	if err != nil {
+		return fmt.Errorf("listen on -raft-addr %s: %w", cfg.raftAddr, err)
+	}
+	httpLn, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		raftLn.Close()
+		return fmt.Errorf("listen on -http-addr %s: %w", cfg.httpAddr, err)
+	}
+	raftAdv := advertised(cfg.raftAdvAddr, cfg.raftAddr, raftLn)
+	httpAdv := advertised(cfg.httpAdvAddr, cfg.httpAddr, httpLn)
+	if cfg.join != "" && cfg.bootstrapExpect == 0 {
+		for _, j := range cfg.joinAddrs() {
+			if j == raftAdv || j == httpAdv || j == "http://"+httpAdv {
+				return errors.New("node cannot join with itself unless bootstrapping")
+			}
+		}
+	}
+
+	st, err := store.Open(store.Config{
+		DataDir: cfg.dataDir, NodeID: cfg.nodeID, RaftAddr: raftAdv, HTTPAddr: httpAdv, Listener: raftLn,
+		Voter: !cfg.nonVoter, Join: cfg.joinAddrs(), JoinAttempts: cfg.joinAttempts, JoinInterval: cfg.joinInterval,
+		BootstrapExpect: cfg.bootstrapExpect, BootstrapExpectTimeout: cfg.bootstrapExpectTimeout,
+		SnapshotThreshold: cfg.raftSnap, SnapshotInterval: cfg.raftSnapInt,
+		HeartbeatTimeout: cfg.raftHeartbeatTimeout, ElectionTimeout: cfg.raftElectionTimeout,
+		ForeignKeys: cfg.fk, RemoveOnShutdown: cfg.clusterRemoveShutdown, Version: version,
+		Logger: log.With("node", nodeIDOr(cfg.nodeID, raftAdv)), RaftLogLevel: raftLevel,
+	})
+	if err != nil {
+		httpLn.Close()
+		return err
+	}
+	svc := api.New(api.Config{Store: st, Version: version, MaxBodyBytes: cfg.maxBody, Logger: log})
+	srv := &http.Server{
+		Handler:           svc,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(httpLn) }()
+	log.Info("raftlited started", "version", version, "node", st.NodeID(), "http", httpAdv, "raft", raftAdv, "data", cfg.dataDir)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	startErr := make(chan error, 1)
+	go func() { startErr <- st.Start(ctx) }()
+
+	var runErr error
+	select {
+	case err := <-startErr:
+		if err != nil {
+			runErr = fmt.Errorf("start node: %w", err)
+			break
+		}
+		log.Info("node is running", "node", st.NodeID())
+		select {
+		case <-ctx.Done():
+		case err := <-st.Fatal():
+			runErr = err
+		case err := <-httpDone:
+			runErr = fmt.Errorf("HTTP server: %w", err)
+		}
+	case <-ctx.Done():
+	case err := <-httpDone:
+		runErr = fmt.Errorf("HTTP server: %w", err)
+	}
+	log.Info("shutting down", "node", st.NodeID())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(shutdownCtx)
+	if err := st.Close(shutdownCtx); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// advertised is the address to tell others: the -*-adv-addr flag if given, else the bind address as
+// written, except that a :0 port is replaced by the one the system chose.
+func advertised(advFlag, bindFlag string, ln net.Listener) string {
+	if advFlag != "" {
+		return advFlag
+	}
+	if _, port, err := net.SplitHostPort(bindFlag); err == nil && port != "0" {
+		return bindFlag
+	}
+	return ln.Addr().String()
+}
+
+func nodeIDOr(id, raftAddr string) string {
+	if id != "" {
+		return id
+	}
+	return raftAddr
+}

@@ -1,0 +1,164 @@
+package db
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/raftlite/raftlite/command"
+)
+
+// Env is the deterministic environment of one command: every replica runs it with this clock and seed.
+type Env struct {
+	NowUnixMs int64
+	Seed      uint64
+}
+
+// Op is one committed log entry to apply.
+type Op struct {
+	Index, Term uint64
+	Request     *command.Request // nil when the entry changes no data (a no-op or a membership change)
+	Env         Env
+	Membership  []byte // non-nil: the membership as of this entry, to be stored with it
+}
+
+// OpResult is what a request produced: one result per statement, and a request-level error.
+type OpResult struct {
+	Results []Result
+	Error   string
+}
+
+// errLeftOpen is reported when a request began a transaction and did not end it: the writer cannot carry
+// it into the next request (requests are atomic units of the log), so it is rolled back.
+const errLeftOpen = "transaction left open at the end of the request was rolled back"
+
+// stmtKey names one statement of one op in a batch.
+type stmtKey struct{ op, stmt int }
+
+// Apply applies ops, in order, in one transaction that also records the last op's index and term as
+// applied. It returns one OpResult per op. An error means nothing was applied: the environment failed
+// (disk full, I/O error) and the caller must retry the same ops later; such errors are never reported as
+// statement results, since other replicas did not see them.
+func (d *DB) Apply(ops []Op) ([]OpResult, error) {
+	if len(ops) == 0 {
+		return nil, nil
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.w == nil {
+		return nil, errClosed
+	}
+	// A statement can roll back the writer's whole transaction (ON CONFLICT ROLLBACK, RAISE(ROLLBACK)). In
+	// autocommit mode, as in rqlite, that would have undone only its own statement. So the batch is applied
+	// again with that statement's outcome recorded instead of running it, until a pass completes.
+	outcomes := map[stmtKey]Result{}
+	for {
+		out, rolledBack, err := d.applyOnce(ops, outcomes)
+		if err != nil {
+			return nil, err
+		}
+		if rolledBack == nil {
+			return out, nil
+		}
+		outcomes[rolledBack.key] = rolledBack.result
+	}
+}
+
+type rollback struct {
+	key    stmtKey
+	result Result
+}
+
+func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *rollback, error) {
+	w := d.w
+	if err := w.exec("BEGIN"); err != nil {
+		return nil, nil, fmt.Errorf("begin apply transaction: %w", err)
+	}
+	out := make([]OpResult, len(ops))
+	for k, op := range ops {
+		if op.Request != nil {
+			w.seed(op.Env)
+			res, rb, err := d.applyRequest(k, op.Request, outcomes)
+			if err != nil || rb != nil {
+				d.abort()
+				return nil, rb, err
+			}
+			out[k] = res
+		}
+		if op.Membership != nil {
+			if err := w.internalExec(w.setMembership, op.Membership); err != nil {
+				d.abort()
+				return nil, nil, fmt.Errorf("store membership at index %d: %w", op.Index, err)
+			}
+		}
+	}
+	last := ops[len(ops)-1]
+	if err := w.internalExec(w.setApplied, int64(last.Index), int64(last.Term)); err != nil {
+		d.abort()
+		return nil, nil, fmt.Errorf("store applied index %d: %w", last.Index, err)
+	}
+	if err := w.exec("COMMIT"); err != nil {
+		d.abort()
+		return nil, nil, fmt.Errorf("commit entries %d-%d: %w", ops[0].Index, last.Index, err)
+	}
+	st := State{AppliedIndex: last.Index, AppliedTerm: last.Term, Membership: d.State().Membership}
+	for _, op := range ops {
+		if op.Membership != nil {
+			st.Membership = op.Membership
+		}
+	}
+	d.state.Store(&st)
+	return out, nil, nil
+}
+
+// abort ends a failed apply transaction, if SQLite has not already.
+func (d *DB) abort() {
+	if !d.w.conn.AutoCommit() {
+		if err := d.w.exec("ROLLBACK"); err != nil {
+			d.log.Error("roll back failed apply transaction", "err", err)
+		}
+	}
+}
+
+func (d *DB) applyRequest(k int, req *command.Request, outcomes map[stmtKey]Result) (OpResult, *rollback, error) {
+	w := d.w
+	s := &session{ctx: context.Background(), conn: w.conn, stmts: d.wstmts, writer: w}
+	atomic := req.GetTransaction() || req.GetRollbackOnError()
+	if atomic {
+		if err := w.exec("SAVEPOINT " + requestSavepoint); err != nil {
+			return OpResult{}, nil, err
+		}
+	}
+	var res OpResult
+	for j, st := range req.GetStatements() {
+		r, recorded := outcomes[stmtKey{k, j}]
+		if !recorded {
+			var err error
+			if r, err = s.run(st, req.GetMode()); err != nil {
+				return OpResult{}, nil, err
+			}
+			if w.conn.AutoCommit() {
+				return OpResult{}, &rollback{key: stmtKey{k, j}, result: r}, nil
+			}
+		}
+		res.Results = append(res.Results, r)
+		if atomic && r.failed() {
+			if err := w.exec("ROLLBACK TO " + requestSavepoint + "; RELEASE " + requestSavepoint); err != nil {
+				return OpResult{}, nil, err
+			}
+			return res, nil, nil
+		}
+	}
+	leftOpen, err := s.endUserTx()
+	if err != nil {
+		return OpResult{}, nil, err
+	}
+	if leftOpen {
+		res.Error = errLeftOpen
+	}
+	if atomic {
+		if err := w.exec("RELEASE " + requestSavepoint); err != nil {
+			return OpResult{}, nil, err
+		}
+	}
+	return res, nil, nil
+}

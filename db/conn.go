@@ -1,0 +1,209 @@
+package db
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// stateTable holds the applied index and term and the cluster membership, inside the database itself so
+// that they change in the same transaction as the data they describe. User statements may read it but not
+// change it (see authorize).
+const stateTable = "_raftlite_state"
+
+// Names of the savepoints the writer uses; user statements may not release or roll back to them.
+const (
+	requestSavepoint = "_raftlite_request"
+	userTxSavepoint  = "_raftlite_user_tx"
+)
+
+// uriPath makes a file path safe inside a SQLite URI filename.
+func uriPath(path string) string {
+	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+	return "file:" + r.Replace(path)
+}
+
+func openConn(dsn string) (*sqlite3.SQLiteConn, error) {
+	c, err := (&sqlite3.SQLiteDriver{}).Open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*sqlite3.SQLiteConn), nil
+}
+
+func writerDSN(path, vfs string, fk bool) string {
+	return fmt.Sprintf("%s?vfs=%s&_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=5000&_foreign_keys=%t&_stmt_cache_size=256",
+		uriPath(path), vfs, fk)
+}
+
+func readerDSN(path string, fk bool) string {
+	return fmt.Sprintf("%s?mode=ro&_query_only=true&_busy_timeout=5000&_foreign_keys=%t&_stmt_cache_size=64",
+		uriPath(path), fk)
+}
+
+// writer is the single read-write connection. Only one goroutine uses it at a time (DB.wmu).
+type writer struct {
+	conn  *sqlite3.SQLiteConn
+	clock *clock
+	rng   *rand.Rand
+	// internal is true while the writer runs its own statements; the authorizer then allows what it
+	// refuses to users.
+	internal bool
+	// setApplied and setMembership are prepared once and kept out of the statement cache, so that a user
+	// statement with the same text is prepared (and authorized) afresh.
+	setApplied    driver.Stmt
+	setMembership driver.Stmt
+}
+
+func openWriter(path string, fk bool) (*writer, error) {
+	clk, err := acquireClock()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := openConn(writerDSN(path, clk.name, fk))
+	if err != nil {
+		releaseClock(clk)
+		return nil, fmt.Errorf("open %s for writing: %w", path, err)
+	}
+	w := &writer{conn: conn, clock: clk, rng: rand.New(rand.NewPCG(1, 2))}
+	if err := w.init(); err != nil {
+		w.close()
+		return nil, fmt.Errorf("prepare %s: %w", path, err)
+	}
+	return w, nil
+}
+
+func (w *writer) init() error {
+	if err := w.conn.RegisterFunc("random", w.random, false); err != nil {
+		return fmt.Errorf("register random(): %w", err)
+	}
+	if err := w.conn.RegisterFunc("randomblob", w.randomblob, false); err != nil {
+		return fmt.Errorf("register randomblob(): %w", err)
+	}
+	w.conn.RegisterAuthorizer(w.authorize)
+	w.internal = true
+	defer func() { w.internal = false }()
+	create := "CREATE TABLE IF NOT EXISTS " + stateTable + ` (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		applied_index INTEGER NOT NULL,
+		applied_term INTEGER NOT NULL,
+		membership BLOB)`
+	if _, err := w.conn.Exec(create, nil); err != nil {
+		return err
+	}
+	if _, err := w.conn.Exec("INSERT OR IGNORE INTO "+stateTable+" VALUES (1, 0, 0, NULL)", nil); err != nil {
+		return err
+	}
+	var err error
+	if w.setApplied, err = w.conn.Prepare("UPDATE " + stateTable + " SET applied_index = ?, applied_term = ? WHERE id = 1"); err != nil {
+		return err
+	}
+	if w.setMembership, err = w.conn.Prepare("UPDATE " + stateTable + " SET membership = ? WHERE id = 1"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (w *writer) close() error {
+	var errs []error
+	for _, s := range []driver.Stmt{w.setApplied, w.setMembership} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	if w.conn != nil {
+		errs = append(errs, w.conn.Close())
+	}
+	releaseClock(w.clock)
+	w.clock = nil
+	return errors.Join(errs...)
+}
+
+// seed sets the deterministic environment for one command: its clock and its random sequence.
+func (w *writer) seed(env Env) {
+	w.clock.set(env.NowUnixMs)
+	w.rng = rand.New(rand.NewPCG(env.Seed, 0x9e3779b97f4a7c15))
+}
+
+func (w *writer) random() int64 { return int64(w.rng.Uint64()) }
+
+func (w *writer) randomblob(n int64) ([]byte, error) {
+	if n < 1 {
+		n = 1
+	}
+	if n > maxRandomBlob {
+		return nil, fmt.Errorf("randomblob(%d): larger than %d bytes", n, maxRandomBlob)
+	}
+	b := make([]byte, n)
+	for i := 0; i < len(b); i += 8 {
+		v := w.rng.Uint64()
+		for j := 0; j < 8 && i+j < len(b); j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return b, nil
+}
+
+// maxRandomBlob bounds randomblob() on the writer: a request must not be able to make every node allocate
+// gigabytes.
+const maxRandomBlob = 64 << 20
+
+// authorize guards the writer against user statements that would break the node's own bookkeeping:
+// changing the state table, ending the writer's transaction (which carries the applied index), releasing
+// its savepoints, or attaching other files (which every replica would then create).
+func (w *writer) authorize(op int, arg1, arg2, arg3 string) int {
+	if w.internal {
+		return sqlite3.SQLITE_OK
+	}
+	switch op {
+	case sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE:
+		if strings.EqualFold(arg1, stateTable) {
+			return sqlite3.SQLITE_DENY
+		}
+	case sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_ALTER_TABLE:
+		// DROP TABLE passes the table in arg1; ALTER TABLE passes the schema in arg1 and the table in arg2.
+		if strings.EqualFold(arg1, stateTable) || strings.EqualFold(arg2, stateTable) {
+			return sqlite3.SQLITE_DENY
+		}
+	case sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_CREATE_TRIGGER:
+		if strings.EqualFold(arg2, stateTable) {
+			return sqlite3.SQLITE_DENY
+		}
+	case sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH:
+		return sqlite3.SQLITE_DENY
+	case sqlite3.SQLITE_SAVEPOINT:
+		if strings.HasPrefix(strings.ToLower(arg2), "_raftlite_") {
+			return sqlite3.SQLITE_DENY
+		}
+	case sqlite3.SQLITE_PRAGMA:
+		if strings.EqualFold(arg1, "writable_schema") && arg2 != "" {
+			return sqlite3.SQLITE_DENY
+		}
+	}
+	return sqlite3.SQLITE_OK
+}
+
+// exec runs one of the writer's own statements.
+func (w *writer) exec(sql string) error {
+	w.internal = true
+	defer func() { w.internal = false }()
+	_, err := w.conn.ExecContext(context.Background(), sql, nil)
+	return err
+}
+
+// internalExec runs one of the writer's prepared bookkeeping statements.
+func (w *writer) internalExec(stmt driver.Stmt, args ...any) error {
+	w.internal = true
+	defer func() { w.internal = false }()
+	nv := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	_, err := stmt.(driver.StmtExecContext).ExecContext(context.Background(), nv)
+	return err
+}

@@ -1,0 +1,178 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/raftlite/raftlite/sqlscan"
+)
+
+func splitSQL(sql string) []string {
+	stmts := sqlscan.Split(sql)
+	out := make([]string, len(stmts))
+	for i, s := range stmts {
+		out[i] = s.Text
+	}
+	return out
+}
+
+// Copy writes a consistent copy of the database (as of one instant, while writes go on) to a new file at
+// dst, fsyncs it, and returns the state the copy holds.
+func (d *DB) Copy(ctx context.Context, dst string) (State, error) {
+	d.swap.RLock()
+	defer d.swap.RUnlock()
+	src, err := d.readers.get(ctx)
+	if err != nil {
+		return State{}, err
+	}
+	defer d.readers.put(src)
+	if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
+		return State{}, fmt.Errorf("copy database to %s: %w", dst, err)
+	}
+	out, err := openConn(uriPath(dst))
+	if err != nil {
+		return State{}, fmt.Errorf("copy database to %s: %w", dst, err)
+	}
+	b, err := out.Backup("main", src.conn, "main")
+	if err == nil {
+		// One step holds one read transaction on the source for the whole copy: a consistent snapshot.
+		_, err = b.Step(-1)
+		if ferr := b.Finish(); err == nil {
+			err = ferr
+		}
+	}
+	var st State
+	if err == nil {
+		st, err = readState(out)
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncFile(dst)
+	}
+	if err != nil {
+		os.Remove(dst)
+		return State{}, fmt.Errorf("copy database to %s: %w", dst, err)
+	}
+	return st, nil
+}
+
+// Install replaces the database with the file at src (a Copy from another node), moving it into place.
+// Readers wait while the file is swapped.
+func (d *DB) Install(src string) error {
+	if _, err := inspect(src); err != nil {
+		return fmt.Errorf("install database from %s: %w", src, err)
+	}
+	return d.replace(src)
+}
+
+// Load replaces the database with a user's SQLite file at src, as the log entry at index and term: the
+// file's own bookkeeping (if it has any, e.g. a backup of another cluster) is overwritten with this node's,
+// before the file is moved into place, so that a crash at any point leaves a consistent database.
+func (d *DB) Load(src string, index, term uint64) error {
+	if _, err := inspect(src); err != nil {
+		return fmt.Errorf("load database: %w", err)
+	}
+	w, err := openWriter(src, d.opts.ForeignKeys)
+	if err != nil {
+		return fmt.Errorf("load database: %w", err)
+	}
+	err = w.internalExec(w.setApplied, int64(index), int64(term))
+	if err == nil {
+		err = w.internalExec(w.setMembership, d.State().Membership)
+	}
+	if err == nil {
+		err = w.exec("PRAGMA journal_mode=WAL; PRAGMA wal_checkpoint(TRUNCATE)")
+	}
+	if cerr := w.close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = syncFile(src)
+	}
+	if err != nil {
+		return fmt.Errorf("load database: %w", err)
+	}
+	return d.replace(src)
+}
+
+// inspect checks that path is a SQLite database this package can open.
+func inspect(path string) (State, error) {
+	conn, err := openConn(readerDSN(path, false))
+	if err != nil {
+		return State{}, err
+	}
+	defer conn.Close()
+	if _, err := conn.Exec("SELECT count(*) FROM sqlite_master", nil); err != nil {
+		return State{}, fmt.Errorf("not a usable SQLite database: %w", err)
+	}
+	st, err := readState(conn)
+	if err != nil {
+		// A user's file has no bookkeeping of ours yet; Load adds it.
+		return State{}, nil
+	}
+	return st, nil
+}
+
+// replace swaps src in as the database file. The old database is first checkpointed completely, so that
+// deleting its WAL loses nothing: whichever file is in place after a crash is whole.
+func (d *DB) replace(src string) error {
+	d.swap.Lock()
+	defer d.swap.Unlock()
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.w == nil {
+		return errClosed
+	}
+	d.readers.closeAll()
+	if err := d.w.exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return fmt.Errorf("checkpoint before replacing %s: %w", d.path, err)
+	}
+	d.wstmts.close()
+	if err := d.w.close(); err != nil {
+		return fmt.Errorf("close %s before replacing it: %w", d.path, err)
+	}
+	d.w = nil
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Remove(d.path + suffix); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("replace %s: %w", d.path, err)
+		}
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		os.Remove(src + suffix)
+	}
+	if err := os.Rename(src, d.path); err != nil {
+		return fmt.Errorf("replace %s: %w", d.path, err)
+	}
+	if err := syncDir(filepath.Dir(d.path)); err != nil {
+		return err
+	}
+	return d.openWriter()
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package db
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// Options configure a DB.
+type Options struct {
+	ForeignKeys bool // enforce foreign key constraints (-fk)
+	MaxReaders  int  // size of the read-only connection pool; 0 means 256
+	Logger      *slog.Logger
+}
+
+// State is the node's bookkeeping stored in the database: the last applied log entry, and the cluster
+// membership (an encoded command.Membership) as of that entry.
+type State struct {
+	AppliedIndex uint64
+	AppliedTerm  uint64
+	Membership   []byte
+}
+
+// DB is one SQLite database file with one writer connection and a pool of readers.
+type DB struct {
+	path string
+	opts Options
+	log  *slog.Logger
+
+	// swap is held shared by every reader and by copies, and exclusively while the file is replaced.
+	swap    sync.RWMutex
+	readers *pool
+
+	wmu    sync.Mutex // serialises use of the writer
+	w      *writer
+	wstmts *stmtCache
+
+	state atomic.Pointer[State]
+}
+
+// Open opens (creating if needed) the database at path.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.MaxReaders <= 0 {
+		opts.MaxReaders = 256
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	d := &DB{path: abs, opts: opts, log: opts.Logger}
+	if err := d.openWriter(); err != nil {
+		return nil, err
+	}
+	d.readers = newPool(abs, opts.ForeignKeys, opts.MaxReaders)
+	return d, nil
+}
+
+func (d *DB) openWriter() error {
+	w, err := openWriter(d.path, d.opts.ForeignKeys)
+	if err != nil {
+		return err
+	}
+	st, err := readState(w.conn)
+	if err != nil {
+		w.close()
+		return fmt.Errorf("read state of %s: %w", d.path, err)
+	}
+	d.w, d.wstmts = w, newStmtCache(w.conn, 256)
+	d.state.Store(&st)
+	return nil
+}
+
+func readState(conn *sqlite3.SQLiteConn) (State, error) {
+	rows, err := conn.QueryContext(context.Background(),
+		"SELECT applied_index, applied_term, membership FROM "+stateTable+" WHERE id = 1", nil)
+	if err != nil {
+		return State{}, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 3)
+	if err := rows.Next(dest); err != nil {
+		return State{}, fmt.Errorf("no state row: %w", err)
+	}
+	idx, _ := dest[0].(int64)
+	term, _ := dest[1].(int64)
+	mem, _ := dest[2].([]byte)
+	return State{AppliedIndex: uint64(idx), AppliedTerm: uint64(term), Membership: mem}, nil
+}
+
+// Path is the database file.
+func (d *DB) Path() string { return d.path }
+
+// State returns the bookkeeping as of the last committed batch.
+func (d *DB) State() State { return *d.state.Load() }
+
+// Close closes every connection. The database stays on disk.
+func (d *DB) Close() error {
+	d.swap.Lock()
+	defer d.swap.Unlock()
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	d.readers.closeAll()
+	if d.w == nil {
+		return nil
+	}
+	d.wstmts.close()
+	err := d.w.close()
+	d.w = nil
+	return err
+}
+
+// Sync makes every committed batch durable and returns the state that is now safe from power loss. The
+// writer normally commits with synchronous=NORMAL (no fsync per batch: the Raft log holds the entries);
+// this is the barrier taken before the log may forget them.
+func (d *DB) Sync() (State, error) {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.w == nil {
+		return State{}, errClosed
+	}
+	st := d.State()
+	err := d.w.exec("PRAGMA synchronous=FULL; BEGIN; UPDATE " + stateTable + " SET applied_index = applied_index WHERE id = 1; COMMIT")
+	if rerr := d.w.exec("PRAGMA synchronous=NORMAL"); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		d.w.exec("ROLLBACK")
+		return State{}, fmt.Errorf("sync database %s: %w", d.path, err)
+	}
+	return st, nil
+}
+
+// Checkpoint copies the WAL into the database file as far as readers allow, keeping the WAL short.
+func (d *DB) Checkpoint() error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.w == nil {
+		return errClosed
+	}
+	return d.w.exec("PRAGMA wal_checkpoint(PASSIVE)")
+}
+
+var errClosed = errors.New("database is closed")
+
+// Size reports the bytes of the database file and of its WAL.
+func (d *DB) Size() (db, wal int64) {
+	if fi, err := os.Stat(d.path); err == nil {
+		db = fi.Size()
+	}
+	if fi, err := os.Stat(d.path + "-wal"); err == nil {
+		wal = fi.Size()
+	}
+	return db, wal
+}

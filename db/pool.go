@@ -1,0 +1,80 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// pool hands out read-only connections, opening them on demand up to a limit.
+type pool struct {
+	path string
+	fk   bool
+	sem  chan struct{} // one token per connection in use
+
+	mu   sync.Mutex
+	idle []*reader
+}
+
+type reader struct {
+	conn  *sqlite3.SQLiteConn
+	stmts *stmtCache
+}
+
+func newPool(path string, fk bool, max int) *pool {
+	return &pool{path: path, fk: fk, sem: make(chan struct{}, max)}
+}
+
+func (p *pool) get(ctx context.Context) (*reader, error) {
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		r := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return r, nil
+	}
+	p.mu.Unlock()
+	conn, err := openConn(readerDSN(p.path, p.fk))
+	if err != nil {
+		<-p.sem
+		return nil, fmt.Errorf("open %s for reading: %w", p.path, err)
+	}
+	return &reader{conn: conn, stmts: newStmtCache(conn, 64)}, nil
+}
+
+// put returns a connection; a broken one (still inside a transaction it cannot end) is closed instead.
+func (p *pool) put(r *reader) {
+	if !r.conn.AutoCommit() {
+		if _, err := r.conn.Exec("ROLLBACK", nil); err != nil || !r.conn.AutoCommit() {
+			r.close()
+			<-p.sem
+			return
+		}
+	}
+	p.mu.Lock()
+	p.idle = append(p.idle, r)
+	p.mu.Unlock()
+	<-p.sem
+}
+
+// closeAll closes idle connections. The caller must make sure none is in use (DB.swap held exclusively).
+func (p *pool) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range p.idle {
+		r.close()
+	}
+	p.idle = nil
+}
+
+func (r *reader) close() {
+	r.stmts.close()
+	r.conn.Close()
+}

@@ -1,0 +1,112 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/raftlite/raftlite/transport"
+)
+
+// Config describes one node.
+type Config struct {
+	DataDir  string
+	NodeID   string // the user-facing id (-node-id); defaults to RaftAddr
+	RaftAddr string // advertised Raft address (-raft-adv-addr, else -raft-addr)
+	HTTPAddr string // advertised HTTP address, host:port
+	HTTPS    bool   // the HTTP API is served over TLS
+	Listener net.Listener
+	Dial     transport.Dialer
+	// HTTPClient resolves -join targets given as HTTP addresses; nil means http.DefaultClient.
+	HTTPClient *http.Client
+
+	Voter                  bool     // false: join as a non-voting read replica (-raft-non-voter)
+	Join                   []string // addresses to join through: HTTP (http://host:port, host:port) or Raft
+	JoinAttempts           int
+	JoinInterval           time.Duration
+	BootstrapExpect        int
+	BootstrapExpectTimeout time.Duration
+
+	SnapshotThreshold uint64        // entries between compactions (-raft-snap)
+	SnapshotInterval  time.Duration // how often to check (-raft-snap-int)
+	TrailingLogs      uint64        // entries kept behind a compaction for slow followers
+
+	HeartbeatTimeout time.Duration // -raft-heartbeat-timeout: followers hear from the leader 10x per period
+	ElectionTimeout  time.Duration // -raft-election-timeout
+
+	ForeignKeys bool
+	// RemoveOnShutdown: leave the cluster on graceful shutdown (-raft-cluster-remove-shutdown).
+	RemoveOnShutdown bool
+	// BootstrapGrace is how long a node with no data and nothing to join waits for an existing cluster to
+	// contact it (which means it is a wiped member coming back) before it bootstraps a new cluster.
+	BootstrapGrace time.Duration
+	Version        string
+	Logger         *slog.Logger
+	RaftLogLevel   slog.Level
+}
+
+func (c *Config) setDefaults() error {
+	if c.DataDir == "" {
+		return errors.New("no data directory")
+	}
+	if c.RaftAddr == "" {
+		return errors.New("no Raft address")
+	}
+	if c.NodeID == "" {
+		c.NodeID = c.RaftAddr
+	}
+	if c.Listener == nil {
+		return errors.New("no Raft listener")
+	}
+	if c.JoinAttempts <= 0 {
+		c.JoinAttempts = 5
+	}
+	if c.JoinInterval <= 0 {
+		c.JoinInterval = 3 * time.Second
+	}
+	if c.BootstrapExpectTimeout <= 0 {
+		c.BootstrapExpectTimeout = 120 * time.Second
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = 10 * time.Second
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = c.SnapshotThreshold + c.SnapshotThreshold/4
+	}
+	if c.HeartbeatTimeout <= 0 {
+		c.HeartbeatTimeout = time.Second
+	}
+	if c.ElectionTimeout <= 0 {
+		c.ElectionTimeout = time.Second
+	}
+	if c.BootstrapGrace <= 0 {
+		c.BootstrapGrace = 2 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.BootstrapExpect > 0 && !c.Voter {
+		return errors.New("bootstrapping only applicable to voting nodes")
+	}
+	return nil
+}
+
+// ticks converts the timeouts to raft's logical clock: a tick of tickInterval, heartbeats every
+// HeartbeatTimeout/10, and an election after ElectionTimeout without a leader.
+func (c *Config) ticks() (tick time.Duration, heartbeat, election int) {
+	tick = c.HeartbeatTimeout / 10
+	tick = min(max(tick, 10*time.Millisecond), 100*time.Millisecond)
+	heartbeat = max(1, int(c.HeartbeatTimeout/10/tick))
+	election = max(heartbeat+1, int(c.ElectionTimeout/tick))
+	return tick, heartbeat, election
+}
+
+func (c *Config) String() string {
+	return fmt.Sprintf("node %s raft %s http %s", c.NodeID, c.RaftAddr, c.HTTPAddr)
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/raftlite/raftlite/transport"
+)
+
+// handler is the Store seen by the transport.
+type handler Store
+
+var _ transport.Handler = (*handler)(nil)
+
+// AcceptStream takes raft traffic addressed to this data directory's Raft ID only. Traffic addressed to
+// another Raft ID under this node-id means the cluster still knows the identity this node had before its
+// data was wiped: that is the signal for a fresh first node to rejoin rather than bootstrap.
+func (h *handler) AcceptStream(hello transport.Hello) error {
+	s := (*Store)(h)
+	if hello.ToID == s.raftID {
+		// A node that has just joined learns its peers from the log it has not received yet; until then it
+		// answers whoever calls, at the address the caller gives.
+		if _, known := s.members.get(hello.FromID); !known && hello.FromID != 0 && hello.FromAddr != "" {
+			s.tr.SetPeer(hello.FromID, hello.FromNodeID, hello.FromAddr)
+		}
+		return nil
+	}
+	if hello.ToNodeID == s.cfg.NodeID && hello.FromAddr != "" {
+		select {
+		case s.contact <- hello.FromAddr:
+		default:
+		}
+		return fmt.Errorf("node %s restarted without its data and is now Raft node %x; it rejoins through %s",
+			s.cfg.NodeID, s.raftID, hello.FromAddr)
+	}
+	return fmt.Errorf("this is Raft node %x (node %s), not %x (node %s)", s.raftID, s.cfg.NodeID, hello.ToID, hello.ToNodeID)
+}
+
+func (h *handler) HandleMessages(msgs []*raftpb.Message) {
+	s := (*Store)(h)
+	if !s.running.Load() {
+		return // not started yet (still joining): raft will resend
+	}
+	s.noteContact(msgs)
+	select {
+	case s.recvc <- msgs:
+	case <-s.stopc:
+	}
+}
+
+func (h *handler) ReportUnreachable(id uint64) {
+	s := (*Store)(h)
+	select {
+	case s.actc <- func(rn *raft.RawNode) { rn.ReportUnreachable(id) }:
+	default: // a later report will do
+	}
+}
+
+func (h *handler) ReportSnapshot(id uint64, ok bool) {
+	s := (*Store)(h)
+	status := raft.SnapshotFinish
+	if !ok {
+		status = raft.SnapshotFailure
+	}
+	// Must not be dropped: without it the follower stays paused waiting for a snapshot.
+	select {
+	case s.actc <- func(rn *raft.RawNode) { rn.ReportSnapshot(id, status) }:
+	case <-s.stopc:
+	}
+}
+
+func (h *handler) OpenSnapshot(m *raftpb.Message) (io.ReadCloser, error) {
+	return (*Store)(h).openSnapshot(m)
+}
+
+func (h *handler) ReceiveSnapshot(hello transport.Hello, m *raftpb.Message, data io.Reader) error {
+	s := (*Store)(h)
+	if m.GetTo() != s.raftID || m.GetType() != raftpb.MsgSnap {
+		return fmt.Errorf("snapshot message for %x, this is %x", m.GetTo(), s.raftID)
+	}
+	if !s.running.Load() {
+		return fmt.Errorf("node %s is not running raft yet", s.cfg.NodeID)
+	}
+	return s.receiveSnapshot(m, data)
+}
+
+func (h *handler) HandleRPC(ctx context.Context, method uint8, req []byte) ([]byte, error) {
+	return (*Store)(h).handleRPC(ctx, method, req)
+}
+
+func (h *handler) HandleStreamRPC(ctx context.Context, method uint8, req []byte, w io.Writer) error {
+	return (*Store)(h).handleStreamRPC(ctx, method, req, w)
+}

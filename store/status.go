@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"go.etcd.io/raft/v3"
+)
+
+// Status is what /status reports about the store.
+type Status struct {
+	NodeID            string
+	RaftID            uint64
+	RaftAddr          string
+	HTTPURL           string
+	Open              bool // the raft loop runs
+	Ready             bool // open, and a leader is known
+	State             string
+	Voter             bool
+	Leader            LeaderInfo
+	Term              uint64
+	CommitIndex       uint64
+	AppliedIndex      uint64
+	DBApplied         uint64
+	LastLogIndex      uint64
+	FirstLogIndex     uint64
+	SnapshotIndex     uint64
+	SnapshotTerm      uint64
+	LogSegments       int
+	LogBytes          int64
+	DBSize            int64
+	WALSize           int64
+	Members           []Member
+	LastContact       time.Duration // since the leader was last heard from; 0 on the leader
+	Uptime            time.Duration
+	DataDir           string
+	DBPath            string
+	ForeignKeys       bool
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+	HeartbeatTimeout  time.Duration
+	ElectionTimeout   time.Duration
+}
+
+// LeaderInfo identifies the leader, when known.
+type LeaderInfo struct {
+	NodeID   string
+	RaftAddr string
+	HTTPURL  string
+}
+
+// Status reports the node's state. It never blocks on the raft loop.
+func (s *Store) Status() Status {
+	ls := s.rlog.Stats()
+	dbSize, walSize := s.db.Size()
+	st := Status{
+		NodeID: s.cfg.NodeID, RaftID: s.raftID, RaftAddr: s.cfg.RaftAddr, HTTPURL: s.httpURL(),
+		Open: s.running.Load(), Term: s.term.Load(), CommitIndex: s.commit.Load(),
+		AppliedIndex: s.applied.index(), DBApplied: s.db.State().AppliedIndex,
+		LastLogIndex: ls.LastIndex, FirstLogIndex: ls.FirstIndex, SnapshotIndex: ls.SnapshotIndex,
+		SnapshotTerm: ls.SnapshotTerm, LogSegments: ls.Segments, LogBytes: ls.Bytes,
+		DBSize: dbSize, WALSize: walSize, Members: s.members.list(), Uptime: time.Since(s.started),
+		DataDir: s.cfg.DataDir, DBPath: s.dbPath(), ForeignKeys: s.cfg.ForeignKeys,
+		SnapshotThreshold: s.cfg.SnapshotThreshold, SnapshotInterval: s.cfg.SnapshotInterval,
+		TrailingLogs: s.cfg.TrailingLogs, HeartbeatTimeout: s.cfg.HeartbeatTimeout, ElectionTimeout: s.cfg.ElectionTimeout,
+	}
+	st.State = stateName(raft.StateType(s.raftState.Load()), st.Open)
+	if !s.IsLeader() {
+		st.LastContact = s.sinceContact()
+	}
+	for _, m := range st.Members {
+		if m.RaftID == s.raftID {
+			st.Voter = m.Voter
+		}
+	}
+	if l := s.leader.Load(); l != 0 {
+		for _, m := range st.Members {
+			if m.RaftID == l {
+				st.Leader = LeaderInfo{NodeID: m.NodeID, RaftAddr: m.RaftAddr, HTTPURL: m.HTTPAddr}
+			}
+		}
+	}
+	st.Ready = st.Open && st.Leader.NodeID != ""
+	return st
+}
+
+// stateName uses rqlite's (hashicorp raft's) names for the raft states.
+func stateName(t raft.StateType, open bool) string {
+	if !open {
+		return "Shutdown"
+	}
+	switch t {
+	case raft.StateLeader:
+		return "Leader"
+	case raft.StateCandidate, raft.StatePreCandidate:
+		return "Candidate"
+	default:
+		return "Follower"
+	}
+}
+
+// LeaderID returns the leader's node-id, or "" if none is known.
+func (s *Store) LeaderID() string { return s.Status().Leader.NodeID }
+
+// Leader returns the leader, if one is known.
+func (s *Store) Leader() (LeaderInfo, bool) {
+	l := s.leader.Load()
+	if l == 0 {
+		return LeaderInfo{}, false
+	}
+	m, ok := s.members.get(l)
+	if !ok {
+		return LeaderInfo{}, false
+	}
+	return LeaderInfo{NodeID: m.GetNodeId(), RaftAddr: m.GetRaftAddr(), HTTPURL: m.GetHttpAddr()}, true
+}
+
+// Members lists the cluster's members.
+func (s *Store) Members() []Member { return s.members.list() }
+
+// Snapshot compacts the log now, keeping trailing entries (0: the configured number) behind it.
+// It reports errNothingToSnapshot (ErrNothingNew) when nothing was applied since the last one.
+func (s *Store) Snapshot(trailing uint64) error {
+	if trailing == 0 {
+		trailing = s.cfg.TrailingLogs
+	}
+	r := snapshotRequest{trailing: trailing, done: make(chan error, 1)}
+	select {
+	case s.snapc <- r:
+	case <-s.stopc:
+		return ErrStopped
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-s.stopc:
+		return ErrStopped
+	}
+}
+
+// ErrNothingNew reports a snapshot request with nothing applied since the last snapshot.
+var ErrNothingNew = errNothingToSnapshot
+
+// HTTPAddr is this node's advertised HTTP address (host:port).
+func (s *Store) HTTPAddr() string { return s.cfg.HTTPAddr }
+
+// RaftAddr is this node's advertised Raft address.
+func (s *Store) RaftAddr() string { return s.cfg.RaftAddr }
+
+// WaitApplied returns once this node has applied the log up to index.
+func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
+	return s.applied.wait(ctx, index)
+}

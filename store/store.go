@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/db"
+	"github.com/raftlite/raftlite/raftlog"
+	"github.com/raftlite/raftlite/transport"
+)
+
+// Errors callers act on.
+var (
+	ErrNotLeader   = errors.New("not leader")
+	ErrNoLeader    = errors.New("leader not found")
+	ErrNotOpen     = errors.New("store not open")
+	ErrStopped     = errors.New("store stopped")
+	ErrLeaderLost  = errors.New("leadership lost while committing log")
+	ErrTimeout     = errors.New("timed out waiting for the log")
+	ErrTooLarge    = errors.New("request too large for the log")
+	errUnknownNode = errors.New("node is not a member of the cluster")
+)
+
+// maxEntrySize bounds one log entry; larger requests are refused before they are proposed.
+const maxEntrySize = 64 << 20
+
+// Store is one node of the replicated database.
+type Store struct {
+	cfg    Config
+	log    *slog.Logger
+	raftID uint64
+
+	db      *db.DB
+	rlog    *raftlog.Log
+	storage *storage
+	tr      *transport.Transport
+	members *membership
+
+	// Inputs of the raft loop.
+	propc   chan *proposal
+	recvc   chan []*raftpb.Message
+	readc   chan *readRequest
+	actc    chan func(*raft.RawNode)
+	applyc  chan applyTask
+	stopc   chan struct{}
+	stopped atomic.Bool
+	loops   sync.WaitGroup
+
+	// Published by the raft loop for everyone else.
+	leader    atomic.Uint64 // Raft ID of the leader, 0 when unknown
+	raftState atomic.Int32  // raft.StateType
+	term      atomic.Uint64
+	commit    atomic.Uint64
+	lastIndex atomic.Uint64
+
+	// applied is the index up to which the apply loop has processed entries.
+	applied *appliedIndex
+	waiters *waiters
+
+	// contact reports an existing cluster that contacted this (wiped, fresh) node: the address to rejoin through.
+	contact chan string
+	// pendingSnaps maps the index of a snapshot received from the leader to its file until raft installs it.
+	snapMu       sync.Mutex
+	pendingSnaps map[uint64]string
+
+	confMu sync.Mutex // serialises this node's membership changes: raft accepts one at a time
+	// notified collects the nodes that announced themselves for -bootstrap-expect, by node-id.
+	notifiedMu sync.Mutex
+	notified   map[string]*command.Member
+	snapc      chan snapshotRequest
+	// lastContact is when this node last heard from the leader (unix nanoseconds), for freshness.
+	lastContact atomic.Int64
+
+	running atomic.Bool // the raft loop has started
+	started time.Time
+	fatal   chan error // a loop hit an unrecoverable error
+}
+
+// Open opens the node's database and Raft log and starts listening on the Raft port. Start makes it run.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	s := &Store{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		members:      newMembership(),
+		propc:        make(chan *proposal, 4096),
+		recvc:        make(chan []*raftpb.Message, 4096),
+		readc:        make(chan *readRequest, 4096),
+		actc:         make(chan func(*raft.RawNode), 256),
+		applyc:       make(chan applyTask, 1024),
+		stopc:        make(chan struct{}),
+		applied:      newAppliedIndex(),
+		waiters:      newWaiters(),
+		contact:      make(chan string, 1),
+		pendingSnaps: map[uint64]string{},
+		notified:     map[string]*command.Member{},
+		snapc:        make(chan snapshotRequest),
+		started:      time.Now(),
+		fatal:        make(chan error, 2),
+	}
+	var err error
+	if s.raftID, err = loadOrCreateRaftID(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.snapDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("create snapshot directory: %w", err)
+	}
+	if s.rlog, err = raftlog.Open(filepath.Join(cfg.DataDir, "raft"), raftlog.Options{Logger: s.log}); err != nil {
+		return nil, err
+	}
+	if s.fresh() {
+		// With no log, nothing in the database came from this cluster; see setAsideOrphanedDB.
+		if aside, err := setAsideOrphanedDB(s.dbPath()); err != nil {
+			s.rlog.Close()
+			return nil, err
+		} else if aside != "" {
+			s.log.Warn("database found without a Raft log: set aside, starting empty", "moved_to", aside)
+		}
+	}
+	if s.db, err = db.Open(s.dbPath(), db.Options{ForeignKeys: cfg.ForeignKeys, Logger: s.log}); err != nil {
+		s.rlog.Close()
+		return nil, err
+	}
+	if err := s.loadState(); err != nil {
+		s.db.Close()
+		s.rlog.Close()
+		return nil, err
+	}
+	s.storage = &storage{Log: s.rlog, s: s}
+	s.tr, err = transport.New(transport.Config{
+		ID: s.raftID, NodeID: cfg.NodeID, Addr: cfg.RaftAddr, Listener: cfg.Listener, Dial: cfg.Dial,
+		Handler: (*handler)(s), Logger: s.log.With("component", "transport"),
+		// An entry is at most maxEntrySize; a frame claiming much more comes from a broken or hostile peer.
+		MaxFrame: maxEntrySize + 32<<20,
+	})
+	if err != nil {
+		s.db.Close()
+		s.rlog.Close()
+		return nil, err
+	}
+	for _, m := range s.members.list() {
+		if m.RaftID != s.raftID {
+			s.tr.SetPeer(m.RaftID, m.NodeID, m.RaftAddr)
+		}
+	}
+	s.tr.Start()
+	return s, nil
+}
+
+func (s *Store) dbPath() string  { return filepath.Join(s.cfg.DataDir, "db.sqlite") }
+func (s *Store) snapDir() string { return filepath.Join(s.cfg.DataDir, "snapshots") }
+
+// fresh reports whether the Raft log is empty: the node has never been part of a cluster.
+func (s *Store) fresh() bool {
+	hs, _, _ := s.rlog.InitialState()
+	last, _ := s.rlog.LastIndex()
+	snap, _ := s.rlog.Snapshot()
+	return raft.IsEmptyHardState(hs) && last == 0 && snap.GetMetadata().GetIndex() == 0
+}
+
+// loadState prepares the apply loop's position from the log and the database: entries after the log's
+// snapshot are handed out again by raft, and the apply loop skips those the database already holds.
+func (s *Store) loadState() error {
+	st := s.db.State()
+	if len(st.Membership) > 0 {
+		if err := s.members.load(st.Membership); err != nil {
+			return err
+		}
+	}
+	snap, err := s.rlog.Snapshot()
+	if err != nil {
+		return err
+	}
+	meta := snap.GetMetadata()
+	if st.AppliedIndex < meta.GetIndex() {
+		return fmt.Errorf("database %s holds entries up to %d but the Raft log was compacted to %d: the database is older than the log (restored from elsewhere?); wipe the data directory to rejoin from the cluster",
+			s.dbPath(), st.AppliedIndex, meta.GetIndex())
+	}
+	s.members.setConf(raftpb.EnsureConfState(meta.GetConfState()))
+	s.applied.init(meta.GetIndex(), meta.GetTerm(), raftpb.EnsureConfState(meta.GetConfState()))
+	return nil
+}
+
+// RaftID is this node's Raft member ID.
+func (s *Store) RaftID() uint64 { return s.raftID }
+
+// NodeID is this node's user-facing id.
+func (s *Store) NodeID() string { return s.cfg.NodeID }
+
+// DB gives read access to the local database.
+func (s *Store) DB() *db.DB { return s.db }
+
+// Fatal delivers an error after which the node cannot go on (its disk failed in a way raft cannot recover
+// from); the process should exit.
+func (s *Store) Fatal() <-chan error { return s.fatal }
+
+func (s *Store) fail(err error) {
+	s.log.Error("node cannot continue", "err", err)
+	select {
+	case s.fatal <- err:
+	default:
+	}
+}
+
+// Start makes the node run: it restarts from its log, or, with no log, rejoins or joins a cluster or
+// bootstraps a new one. It returns once raft runs; the node may not know a leader yet.
+func (s *Store) Start(ctx context.Context) error {
+	if !s.fresh() {
+		if err := s.startRaft(nil); err != nil {
+			return err
+		}
+		if len(s.cfg.Join) > 0 {
+			// Already a member; joining again is a no-op unless this node's address or suffrage changed.
+			go func() {
+				if err := s.joinCluster(context.Background(), 1); err != nil {
+					s.log.Warn("could not refresh membership through -join", "err", err)
+				}
+			}()
+		}
+		return nil
+	}
+	switch {
+	case s.cfg.BootstrapExpect > 0 && len(s.cfg.Join) > 0:
+		return s.bootstrapExpect(ctx)
+	case len(s.cfg.Join) > 0:
+		if err := s.joinCluster(ctx, s.cfg.JoinAttempts); err != nil {
+			return err
+		}
+		return s.startRaft(nil)
+	case !s.cfg.Voter:
+		return errors.New("cannot create a new non-voting node without joining it to an existing cluster")
+	default:
+		return s.bootstrapOrRejoin(ctx)
+	}
+}
+
+// Close stops the node. A leader first hands leadership to the most up-to-date voter, so that the cluster
+// does not wait an election timeout for a new one.
+func (s *Store) Close(ctx context.Context) error {
+	if s.stopped.Swap(true) {
+		return nil
+	}
+	if s.running.Load() {
+		if s.cfg.RemoveOnShutdown {
+			if err := s.Remove(ctx, s.cfg.NodeID); err != nil {
+				s.log.Warn("could not remove this node from the cluster on shutdown", "err", err)
+			}
+		} else if s.IsLeader() {
+			if err := s.TransferLeadership(ctx, 0); err != nil && !errors.Is(err, errNoTransferee) {
+				s.log.Warn("could not hand leadership over before shutting down", "err", err)
+			}
+		}
+	}
+	close(s.stopc)
+	s.loops.Wait()
+	s.waiters.failAll(ErrStopped)
+	errs := []error{s.tr.Close()}
+	errs = append(errs, s.db.Close(), s.rlog.Close())
+	return errors.Join(errs...)
+}
