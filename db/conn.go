@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
+
+	"github.com/raftlite/raftlite/sqlscan"
 )
 
 // stateTable holds the applied index and term and the cluster membership, inside the database itself so
@@ -58,9 +60,27 @@ type writer struct {
 	// statement with the same text is prepared (and authorized) afresh.
 	setApplied    driver.Stmt
 	setMembership driver.Stmt
+	// lastID and lastChanges are what SQLite's last_insert_rowid() and changes() would say had only user
+	// statements run on this connection (see lastChange).
+	lastID, lastChanges int64
+}
+
+// lastChange returns the last insert id and rows affected to report for a user statement of the given
+// kind that the driver reported id and changed for. rqlite reports SQLite's connection-wide values, so a
+// statement that is not an INSERT, UPDATE or DELETE repeats those of the last one that was. Here the
+// connection also runs the writer's own bookkeeping UPDATE, which must not show through.
+func (w *writer) lastChange(kind sqlscan.Kind, id, changed int64) (int64, int64) {
+	switch kind {
+	case sqlscan.Insert, sqlscan.Update, sqlscan.Delete, sqlscan.Replace:
+		w.lastID, w.lastChanges = id, changed
+	}
+	return w.lastID, w.lastChanges
 }
 
 func openWriter(path string, fk bool) (*writer, error) {
+	if err := createStateTable(path); err != nil {
+		return nil, fmt.Errorf("prepare %s: %w", path, err)
+	}
 	clk, err := acquireClock()
 	if err != nil {
 		return nil, err
@@ -88,17 +108,6 @@ func (w *writer) init() error {
 	w.conn.RegisterAuthorizer(w.authorize)
 	w.internal = true
 	defer func() { w.internal = false }()
-	create := "CREATE TABLE IF NOT EXISTS " + stateTable + ` (
-		id INTEGER PRIMARY KEY CHECK (id = 1),
-		applied_index INTEGER NOT NULL,
-		applied_term INTEGER NOT NULL,
-		membership BLOB)`
-	if _, err := w.conn.Exec(create, nil); err != nil {
-		return err
-	}
-	if _, err := w.conn.Exec("INSERT OR IGNORE INTO "+stateTable+" VALUES (1, 0, 0, NULL)", nil); err != nil {
-		return err
-	}
 	var err error
 	if w.setApplied, err = w.conn.Prepare("UPDATE " + stateTable + " SET applied_index = ?, applied_term = ? WHERE id = 1"); err != nil {
 		return err
@@ -107,6 +116,24 @@ func (w *writer) init() error {
 		return err
 	}
 	return nil
+}
+
+// createStateTable makes sure the database has its state row. It uses a connection of its own, so that
+// the writer starts with SQLite's last_insert_rowid() and changes() untouched by it.
+func createStateTable(path string) error {
+	conn, err := openConn(uriPath(path) + "?_journal_mode=WAL&_busy_timeout=5000")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	create := "CREATE TABLE IF NOT EXISTS " + stateTable + ` (
+		id INTEGER PRIMARY KEY CHECK (id = 1),
+		applied_index INTEGER NOT NULL,
+		applied_term INTEGER NOT NULL,
+		membership BLOB);
+		INSERT OR IGNORE INTO ` + stateTable + " VALUES (1, 0, 0, NULL)"
+	_, err = conn.Exec(create, nil)
+	return err
 }
 
 func (w *writer) close() error {

@@ -341,3 +341,24 @@ func TestAuthorizerRefusesTransactionControl(t *testing.T) {
 		}
 	}
 }
+
+// rqlite reports SQLite's connection-wide last insert id and changes: a statement that is not an INSERT,
+// UPDATE or DELETE repeats those of the last one. The writer's own bookkeeping must never show through.
+func TestLastInsertIDAndChangesFollowUserStatementsOnly(t *testing.T) {
+	d := openTest(t)
+	res := apply(t, d, execReq("CREATE TABLE foo (id INTEGER PRIMARY KEY)"))
+	if e := res[0].Results[0].Exec; e.LastInsertID != 0 || e.RowsAffected != 0 {
+		t.Errorf("CREATE on a fresh database: %+v", e)
+	}
+	apply(t, d, execReq("INSERT INTO foo VALUES (7), (8)"))
+	res = apply(t, d, execReq("CREATE TABLE bar (x)", "BEGIN", "COMMIT"))
+	for i, r := range res[0].Results {
+		if e := r.Exec; e.LastInsertID != 8 || e.RowsAffected != 2 {
+			t.Errorf("statement %d after the insert: %+v, want id 8 and 2 rows", i, e)
+		}
+	}
+	res = apply(t, d, execReq("DELETE FROM foo WHERE id = 99", "CREATE TABLE baz (x)"))
+	if e := res[0].Results[1].Exec; e.LastInsertID != 8 || e.RowsAffected != 0 {
+		t.Errorf("after a DELETE of nothing: %+v", e)
+	}
+}

@@ -74,10 +74,12 @@ func (r Result) failed() bool {
 // runPiece runs one SQL statement. args are the request's parameters, of which the first `used` positional
 // ones were consumed by earlier statements of the same string. It returns how many it consumed.
 func (s *session) runPiece(sql string, args []driver.NamedValue, used int, mode command.Mode, returning, last bool) (Result, int, error) {
+	var kind sqlscan.Kind
 	if s.writer != nil {
-		switch sqlscan.Analyze(sql).Kind {
+		kind = sqlscan.Analyze(sql).Kind
+		switch kind {
 		case sqlscan.Begin, sqlscan.Commit, sqlscan.Rollback:
-			r, err := s.transactionControl(sqlscan.Analyze(sql).Kind)
+			r, err := s.transactionControl(kind)
 			return r, 0, err
 		}
 	}
@@ -122,6 +124,9 @@ func (s *session) runPiece(sql string, args []driver.NamedValue, used int, mode 
 	}
 	id, _ := res.LastInsertId()
 	changed, _ := res.RowsAffected()
+	if s.writer != nil {
+		id, changed = s.writer.lastChange(kind, id, changed)
+	}
 	return Result{Exec: &ExecResult{LastInsertID: id, RowsAffected: changed}}, n, nil
 }
 
@@ -209,7 +214,8 @@ func (s *session) transactionControl(kind sqlscan.Kind) (Result, error) {
 		return Result{}, err
 	}
 	s.userTx = kind == sqlscan.Begin
-	return Result{Exec: &ExecResult{}}, nil
+	id, changed := s.writer.lastChange(kind, 0, 0)
+	return Result{Exec: &ExecResult{LastInsertID: id, RowsAffected: changed}}, nil
 }
 
 // endUserTx rolls back an explicit transaction a request left open. Returns whether there was one.
