@@ -335,3 +335,51 @@ func TestCommandLineErrors(t *testing.T) {
 		}
 	}
 }
+
+// Non-deterministic SQL, sent to different nodes, leaves identical rows everywhere, and the times are
+// right.
+func TestNonDeterministicSQLIsIdenticalOnEveryNode(t *testing.T) {
+	nodes := cluster(t, 3)
+	leader := waitLeader(t, nodes...)
+	leader.mustExecute("CREATE TABLE nd (id INTEGER PRIMARY KEY, r INTEGER, b BLOB, t TEXT, c TEXT, d TEXT DEFAULT CURRENT_TIMESTAMP)")
+	before := time.Now().UTC().Add(-time.Second)
+	for i, n := range nodes {
+		n.mustExecute([]any{"INSERT INTO nd(id, r, b, t, c) VALUES(?, random(), randomblob(16), datetime('now'), CURRENT_TIMESTAMP)", i + 1})
+	}
+	after := time.Now().UTC().Add(time.Second)
+	dump := waitConverged(t, nodes...)
+	if strings.Count(dump, "INSERT INTO \"nd\"") != 3 {
+		t.Fatalf("rows missing:\n%s", dump)
+	}
+	res, err := leader.query("SELECT t, c, d FROM nd", "strong")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range res.Values {
+		for _, v := range row {
+			ts, err := time.Parse(time.RFC3339, v.(string))
+			if err != nil {
+				ts, err = time.Parse("2006-01-02 15:04:05", v.(string))
+			}
+			if err != nil || ts.Before(before.Truncate(time.Second)) || ts.After(after) {
+				t.Errorf("time %v is not the time of the insert (%v..%v): %v", v, before, after, err)
+			}
+		}
+	}
+}
+
+func TestRemoveOnShutdown(t *testing.T) {
+	nodes := cluster(t, 3)
+	leader := waitLeader(t, nodes...)
+	leaving := followers(leader, nodes)[0]
+	leaving.stop()
+	leaving.flags = append(leaving.flags, "-raft-cluster-remove-shutdown")
+	leaving.start()
+	waitVoters(t, nodes, 3)
+	leaving.stop()
+	rest := followers(leaving, nodes)
+	waitVoters(t, rest, 2)
+	if _, ok := leader.nodes()[leaving.id]; ok {
+		t.Errorf("%s is still listed after leaving", leaving.id)
+	}
+}

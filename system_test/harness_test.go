@@ -92,7 +92,7 @@ func newNode(t *testing.T, id string, flags ...string) *node {
 
 func (n *node) args() []string {
 	args := []string{"-node-id", n.id, "-http-addr", n.httpAddr, "-raft-addr", n.raftAddr,
-		"-raft-election-timeout", "500ms", "-raft-heartbeat-timeout", "500ms", "-join-interval", "250ms"}
+		"-raft-election-timeout", "500ms", "-raft-heartbeat-timeout", "500ms", "-join-interval", "250ms", "-join-attempts", "80"}
 	args = append(args, n.flags...)
 	return append(args, n.dir)
 }
@@ -319,7 +319,13 @@ func cluster(t *testing.T, n int, flags ...string) []*node {
 	waitLeader(t, first)
 	nodes := []*node{first}
 	for i := 2; i <= n; i++ {
-		nd := newNode(t, fmt.Sprintf("n%d", i), append([]string{"-join", first.httpAddr}, flags...)...).start()
+		// n2 joins through the first node's bare HTTP address, later nodes through the previous node (a
+		// follower) given as an http:// URL.
+		through := first.httpAddr
+		if i > 2 {
+			through = "http://" + nodes[i-2].httpAddr
+		}
+		nd := newNode(t, fmt.Sprintf("n%d", i), append([]string{"-join", through}, flags...)...).start()
 		nodes = append(nodes, nd)
 	}
 	waitVoters(t, nodes, n)
