@@ -69,7 +69,7 @@ func (s *Service) status() map[string]any {
 		fk = "enabled"
 	}
 	now := time.Now()
-	return map[string]any{
+	out := map[string]any{
 		"os": map[string]any{"pid": os.Getpid(), "ppid": os.Getppid(), "page_size": os.Getpagesize(),
 			"executable": exe, "hostname": hostname},
 		"runtime": map[string]any{"GOARCH": runtime.GOARCH, "GOOS": runtime.GOOS, "GOMAXPROCS": runtime.GOMAXPROCS(0),
@@ -77,7 +77,9 @@ func (s *Service) status() map[string]any {
 		"build": map[string]any{"version": s.version, "compiler_toolchain": runtime.Version()},
 		"node": map[string]any{"start_time": s.start.UTC().Format(time.RFC3339Nano), "current_time": now.UTC().Format(time.RFC3339Nano),
 			"uptime": now.Sub(s.start).String()},
-		"http": map[string]any{"bind_addr": s.store.HTTPAddr(), "auth": "disabled"},
+		"http": map[string]any{"bind_addr": s.store.HTTPAddr(), "auth": "disabled",
+			"queue": map[string]any{"_default": map[string]any{"max_size": s.queue.cfg.Capacity, "batch_size": s.queue.cfg.BatchSize,
+				"timeout": s.queue.cfg.Timeout.String(), "sequence_number": s.queue.done.Load()}}},
 		"store": map[string]any{
 			"open":               st.Open,
 			"ready":              st.Ready,
@@ -115,6 +117,10 @@ func (s *Service) status() map[string]any {
 			"db_conf": map[string]any{"fk_constraints": st.ForeignKeys},
 		},
 	}
+	if t, ok := lastBackup.Load().(time.Time); ok {
+		out["last_backup_time"] = t.UTC().Format(time.RFC3339Nano)
+	}
+	return out
 }
 
 func contactString(st store.Status) string {
@@ -280,6 +286,10 @@ func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request, p *params
 	id, ok := m["id"].(string)
 	if !ok || id == "" {
 		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if p.redirect && !s.store.IsLeader() {
+		s.redirect(w, r)
 		return
 	}
 	ctx, cancel := s.requestContext(r, p)

@@ -25,6 +25,9 @@ func newEnv() db.Env {
 	return db.Env{NowUnixMs: time.Now().UnixMilli(), Seed: binary.LittleEndian.Uint64(b[:])}
 }
 
+// envRand is the generator the rewriter draws literals from for a request with this environment.
+func envRand(env db.Env) *rand.Rand { return rand.New(rand.NewPCG(env.Seed, env.Seed^0x5deece66d)) }
+
 // prepare applies the SQL processor to statements (unless noparse): non-deterministic functions are
 // rewritten to literals (unless norwrandom/norwtime, or rewrite is false) and RETURNING is detected.
 func prepare(stmts []*command.Statement, p *params, env db.Env, rewriteSQL bool) {
@@ -32,21 +35,24 @@ func prepare(stmts []*command.Statement, p *params, env db.Env, rewriteSQL bool)
 		return
 	}
 	now := time.UnixMilli(env.NowUnixMs).UTC()
-	rng := rand.New(rand.NewPCG(env.Seed, env.Seed^0x5deece66d))
+	rng := envRand(env)
 	opts := rewrite.Options{Random: !p.norwrandom, Time: !p.norwtime}
 	for _, st := range stmts {
 		if rewriteSQL {
 			st.Sql, _ = rewrite.Rewrite(st.Sql, opts, now, rng)
 		}
 		pieces := sqlscan.Split(st.Sql)
-		if n := len(pieces); n > 0 && sqlscan.Analyze(pieces[n-1].Text).Returning {
-			st.Returning = true
+		if n := len(pieces); n > 0 {
+			info := sqlscan.Analyze(pieces[n-1].Text)
+			st.Returning = info.Returning || info.Kind == sqlscan.Explain
 		}
 	}
 }
 
 // disallowedPragma reports a statement that would change how this node stores data, which only the node
-// itself may decide (reference §3.5).
+// itself may decide (reference §3.5), or (beyond rqlite) a connection setting that changes what SQL means:
+// on the writer it would last until a restart on one replica and not on another, and on a pooled reader it
+// would change the answers of other clients.
 func disallowedPragma(stmts []*command.Statement) bool {
 	for _, st := range stmts {
 		for _, piece := range sqlscan.Split(st.Sql) {
@@ -57,7 +63,12 @@ func disallowedPragma(stmts []*command.Statement) bool {
 			switch strings.ToLower(name) {
 			case "wal_checkpoint":
 				return true
-			case "journal_mode", "wal_autocheckpoint", "synchronous", "query_only", "writable_schema":
+			case "journal_mode", "wal_autocheckpoint", "synchronous", "query_only", "writable_schema",
+				"recursive_triggers", "case_sensitive_like", "reverse_unordered_selects", "legacy_alter_table",
+				"ignore_check_constraints", "defer_foreign_keys", "trusted_schema", "automatic_index",
+				"soft_heap_limit", "hard_heap_limit", "locking_mode", "mmap_size", "temp_store_directory",
+				"data_store_directory", "threads", "busy_timeout", "cell_size_check", "short_column_names",
+				"full_column_names", "count_changes", "empty_result_callbacks":
 				if setting {
 					return true
 				}
@@ -73,6 +84,10 @@ func (s *Service) handleExecute(w http.ResponseWriter, r *http.Request, p *param
 	}
 	body, ok := s.readBody(w, r)
 	if !ok {
+		return
+	}
+	if p.queue {
+		s.handleQueued(w, r, p, body)
 		return
 	}
 	stmts, err := parseStatements(body, isPlainText(r))

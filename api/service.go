@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/raftlite/raftlite/store"
@@ -19,6 +20,9 @@ type Config struct {
 	Version string
 	// MaxBodyBytes bounds request bodies; larger ones get 413. 0 means 64 MiB.
 	MaxBodyBytes int64
+	// MaxLoadBytes bounds /db/load bodies (a whole database). 0 means 1 GiB.
+	MaxLoadBytes int64
+	Queue        QueueConfig
 	Logger       *slog.Logger
 }
 
@@ -27,6 +31,9 @@ type Service struct {
 	store   *store.Store
 	version string
 	maxBody int64
+	maxLoad int64
+	queue   *queue
+	queueMu sync.Mutex
 	log     *slog.Logger
 	start   time.Time
 }
@@ -36,14 +43,23 @@ func New(cfg Config) *Service {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 20
 	}
+	if cfg.MaxLoadBytes <= 0 {
+		cfg.MaxLoadBytes = 1 << 30
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Version == "" {
 		cfg.Version = "unknown"
 	}
-	return &Service{store: cfg.Store, version: cfg.Version, maxBody: cfg.MaxBodyBytes, log: cfg.Logger, start: time.Now()}
+	s := &Service{store: cfg.Store, version: cfg.Version, maxBody: cfg.MaxBodyBytes, maxLoad: cfg.MaxLoadBytes,
+		log: cfg.Logger, start: time.Now()}
+	s.queue = newQueue(s, cfg.Queue)
+	return s
 }
+
+// Close stops the service's background work: the write queue flushes what it holds (until ctx ends).
+func (s *Service) Close(ctx context.Context) { s.queue.close(ctx) }
 
 // ServeHTTP dispatches as rqlite does (reference §1.1): CORS preflight first, then query parameter
 // validation, then the path.
@@ -67,16 +83,36 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleExecute(w, r, p)
 	case strings.HasPrefix(path, "/db/query"):
 		s.handleQuery(w, r, p)
+	case strings.HasPrefix(path, "/db/request"):
+		s.handleRequest(w, r, p)
 	case strings.HasPrefix(path, "/db/backup"):
 		s.handleBackup(w, r, p)
+	case strings.HasPrefix(path, "/db/load"):
+		s.handleLoad(w, r, p)
+	case strings.HasPrefix(path, "/db/sql"):
+		s.handleSQL(w, r, p)
+	case path == "/boot":
+		s.handleBoot(w, r, p)
+	case path == "/snapshot":
+		s.handleSnapshot(w, r, p)
+	case path == "/reap":
+		s.handleReap(w, r, p)
+	case strings.HasPrefix(path, "/remove"):
+		s.handleRemove(w, r, p)
 	case strings.HasPrefix(path, "/status"):
 		s.handleStatus(w, r, p)
 	case strings.HasPrefix(path, "/nodes"):
 		s.handleNodes(w, r, p)
+	case path == "/leader":
+		s.handleLeader(w, r, p)
 	case strings.HasPrefix(path, "/readyz"):
 		s.handleReadyz(w, r, p)
-	case strings.HasPrefix(path, "/remove"):
-		s.handleRemove(w, r, p)
+	case path == "/licenses":
+		s.handleLicenses(w, r)
+	case path == "/debug/vars":
+		s.handleVars(w, r, p)
+	case strings.HasPrefix(path, "/debug/pprof"):
+		s.handlePprof(w, r)
 	default:
 		w.WriteHeader(http.StatusNotFound)
 	}
@@ -99,11 +135,15 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 
 // readBody reads the whole body, answering 413 if it is larger than the limit.
 func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	return s.readBodyLimit(w, r, s.maxBody)
+}
+
+func (s *Service) readBodyLimit(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			http.Error(w, fmt.Sprintf("request body too large (limit %d bytes)", s.maxBody), http.StatusRequestEntityTooLarge)
+			http.Error(w, fmt.Sprintf("request body too large (limit %d bytes)", limit), http.StatusRequestEntityTooLarge)
 			return nil, false
 		}
 		http.Error(w, "error reading request body: "+err.Error(), http.StatusBadRequest)

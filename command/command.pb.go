@@ -269,7 +269,8 @@ type Statement struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Sql        string                 `protobuf:"bytes,1,opt,name=sql,proto3" json:"sql,omitempty"`
 	Parameters []*Parameter           `protobuf:"bytes,2,rep,name=parameters,proto3" json:"parameters,omitempty"`
-	// returning marks a write with a RETURNING clause: it runs as a query on the write path and returns rows.
+	// returning marks a statement that returns rows on the write path (RETURNING, EXPLAIN): it runs as a
+	// query on the writer.
 	Returning     bool `protobuf:"varint,3,opt,name=returning,proto3" json:"returning,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -421,9 +422,10 @@ type Command struct {
 	// now_unix_ms is the instant every 'now' in this command resolves to on every replica.
 	NowUnixMs int64 `protobuf:"varint,4,opt,name=now_unix_ms,json=nowUnixMs,proto3" json:"now_unix_ms,omitempty"`
 	// seed seeds the deterministic random() and randomblob() of the apply connection for this command.
-	Seed          uint64   `protobuf:"varint,5,opt,name=seed,proto3" json:"seed,omitempty"`
-	Request       *Request `protobuf:"bytes,6,opt,name=request,proto3" json:"request,omitempty"`
-	Load          []byte   `protobuf:"bytes,7,opt,name=load,proto3" json:"load,omitempty"`
+	Seed    uint64   `protobuf:"varint,5,opt,name=seed,proto3" json:"seed,omitempty"`
+	Request *Request `protobuf:"bytes,6,opt,name=request,proto3" json:"request,omitempty"`
+	// load is the gzipped SQLite file of a TYPE_LOAD command.
+	Load          []byte `protobuf:"bytes,7,opt,name=load,proto3" json:"load,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1598,6 +1600,129 @@ func (x *StepdownRequest) GetCredentials() *Credentials {
 	return nil
 }
 
+// BackupRequest asks a node (the leader, unless the caller wants its own copy) for a backup.
+type BackupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// format: "binary" (a SQLite file in WAL mode), "delete" (journal mode DELETE) or "sql" (a text dump).
+	Format        string       `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
+	Vacuum        bool         `protobuf:"varint,2,opt,name=vacuum,proto3" json:"vacuum,omitempty"`
+	Tables        []string     `protobuf:"bytes,3,rep,name=tables,proto3" json:"tables,omitempty"`
+	Credentials   *Credentials `protobuf:"bytes,4,opt,name=credentials,proto3" json:"credentials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_command_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *BackupRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *BackupRequest) GetVacuum() bool {
+	if x != nil {
+		return x.Vacuum
+	}
+	return false
+}
+
+func (x *BackupRequest) GetTables() []string {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+func (x *BackupRequest) GetCredentials() *Credentials {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+// LoadRequest carries a SQLite file, gzipped, to be loaded through the log by the leader.
+type LoadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Gzipped       []byte                 `protobuf:"bytes,1,opt,name=gzipped,proto3" json:"gzipped,omitempty"`
+	Credentials   *Credentials           `protobuf:"bytes,2,opt,name=credentials,proto3" json:"credentials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadRequest) Reset() {
+	*x = LoadRequest{}
+	mi := &file_command_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadRequest) ProtoMessage() {}
+
+func (x *LoadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadRequest.ProtoReflect.Descriptor instead.
+func (*LoadRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *LoadRequest) GetGzipped() []byte {
+	if x != nil {
+		return x.Gzipped
+	}
+	return nil
+}
+
+func (x *LoadRequest) GetCredentials() *Credentials {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
 var File_command_proto protoreflect.FileDescriptor
 
 const file_command_proto_rawDesc = "" +
@@ -1713,7 +1838,15 @@ const file_command_proto_rawDesc = "" +
 	"\x0fStepdownRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x12\n" +
 	"\x04wait\x18\x02 \x01(\bR\x04wait\x12?\n" +
-	"\vcredentials\x18\x03 \x01(\v2\x1d.raftlite.command.CredentialsR\vcredentials*:\n" +
+	"\vcredentials\x18\x03 \x01(\v2\x1d.raftlite.command.CredentialsR\vcredentials\"\x98\x01\n" +
+	"\rBackupRequest\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\tR\x06format\x12\x16\n" +
+	"\x06vacuum\x18\x02 \x01(\bR\x06vacuum\x12\x16\n" +
+	"\x06tables\x18\x03 \x03(\tR\x06tables\x12?\n" +
+	"\vcredentials\x18\x04 \x01(\v2\x1d.raftlite.command.CredentialsR\vcredentials\"h\n" +
+	"\vLoadRequest\x12\x18\n" +
+	"\agzipped\x18\x01 \x01(\fR\agzipped\x12?\n" +
+	"\vcredentials\x18\x02 \x01(\v2\x1d.raftlite.command.CredentialsR\vcredentials*:\n" +
 	"\x04Mode\x12\x10\n" +
 	"\fMODE_EXECUTE\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1733,7 +1866,7 @@ func file_command_proto_rawDescGZIP() []byte {
 }
 
 var file_command_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_command_proto_goTypes = []any{
 	(Mode)(0),                // 0: raftlite.command.Mode
 	(Command_Type)(0),        // 1: raftlite.command.Command.Type
@@ -1757,6 +1890,8 @@ var file_command_proto_goTypes = []any{
 	(*RemoveRequest)(nil),    // 19: raftlite.command.RemoveRequest
 	(*NodeMetaResponse)(nil), // 20: raftlite.command.NodeMetaResponse
 	(*StepdownRequest)(nil),  // 21: raftlite.command.StepdownRequest
+	(*BackupRequest)(nil),    // 22: raftlite.command.BackupRequest
+	(*LoadRequest)(nil),      // 23: raftlite.command.LoadRequest
 }
 var file_command_proto_depIdxs = []int32{
 	2,  // 0: raftlite.command.Statement.parameters:type_name -> raftlite.command.Parameter
@@ -1777,11 +1912,13 @@ var file_command_proto_depIdxs = []int32{
 	12, // 15: raftlite.command.NotifyRequest.member:type_name -> raftlite.command.Member
 	14, // 16: raftlite.command.RemoveRequest.credentials:type_name -> raftlite.command.Credentials
 	14, // 17: raftlite.command.StepdownRequest.credentials:type_name -> raftlite.command.Credentials
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	14, // 18: raftlite.command.BackupRequest.credentials:type_name -> raftlite.command.Credentials
+	14, // 19: raftlite.command.LoadRequest.credentials:type_name -> raftlite.command.Credentials
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -1814,7 +1951,7 @@ func file_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

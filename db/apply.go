@@ -34,22 +34,58 @@ const errLeftOpen = "transaction left open at the end of the request was rolled 
 // stmtKey names one statement of one op in a batch.
 type stmtKey struct{ op, stmt int }
 
-// Apply applies ops, in order, in one transaction that also records the last op's index and term as
-// applied. It returns one OpResult per op. An error means nothing was applied: the environment failed
-// (disk full, I/O error) and the caller must retry the same ops later; such errors are never reported as
-// statement results, since other replicas did not see them.
+// Apply applies ops, in order. Consecutive ops share one transaction, which also records the last op's
+// index and term as applied; an op that needs the connection outside a transaction (see soloMode) gets one
+// of its own. It returns one OpResult per op that was committed: all of them, or, with an error, those
+// committed before the environment failed (disk full, I/O error); the caller retries the rest later.
+// Environmental errors are never reported as statement results, since other replicas did not see them.
+// An op at or below the applied index was applied already and is skipped: nothing is applied twice.
 func (d *DB) Apply(ops []Op) ([]OpResult, error) {
-	if len(ops) == 0 {
-		return nil, nil
-	}
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	if d.w == nil {
 		return nil, errClosed
 	}
+	out := make([]OpResult, 0, len(ops))
+	for len(ops) > 0 {
+		if ops[0].Index <= d.State().AppliedIndex {
+			d.log.Warn("skipping an entry the database already holds", "index", ops[0].Index)
+			out = append(out, OpResult{})
+			ops = ops[1:]
+			continue
+		}
+		n, solo := 1, soloMode(ops[0].Request)
+		if solo == soloNone {
+			for n < len(ops) && soloMode(ops[n].Request) == soloNone && ops[n].Index > ops[n-1].Index {
+				n++
+			}
+		}
+		res, err := d.applySegment(ops[:n], solo)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, res...)
+		ops = ops[n:]
+	}
+	return out, nil
+}
+
+// applySegment applies ops in one transaction (or, for a solo op, around its special statement).
+func (d *DB) applySegment(ops []Op, solo soloKind) ([]OpResult, error) {
+	switch solo {
+	case soloVacuum:
+		return d.applyVacuum(ops[0])
+	case soloPragma:
+		// A leading PRAGMA foreign_keys only takes effect outside a transaction. It is set for this
+		// request alone: every replica's writer otherwise enforces what -fk says.
+		if err := d.w.exec(leadingPiece(ops[0].Request)); err != nil {
+			return nil, err
+		}
+		defer d.w.exec(fmt.Sprintf("PRAGMA foreign_keys=%t", d.opts.ForeignKeys))
+	}
 	// A statement can roll back the writer's whole transaction (ON CONFLICT ROLLBACK, RAISE(ROLLBACK)). In
-	// autocommit mode, as in rqlite, that would have undone only its own statement. So the batch is applied
-	// again with that statement's outcome recorded instead of running it, until a pass completes.
+	// autocommit mode, as in rqlite, that would have undone only its own statement. So the segment is
+	// applied again with that statement's outcome recorded instead of running it, until a pass completes.
 	outcomes := map[stmtKey]Result{}
 	for {
 		out, rolledBack, err := d.applyOnce(ops, outcomes)
@@ -61,6 +97,40 @@ func (d *DB) Apply(ops []Op) ([]OpResult, error) {
 		}
 		outcomes[rolledBack.key] = rolledBack.result
 	}
+}
+
+// applyVacuum runs a request made only of VACUUM statements, which SQLite cannot run in a transaction,
+// then records it as applied. A crash in between runs it again on restart, which changes nothing.
+func (d *DB) applyVacuum(op Op) ([]OpResult, error) {
+	w := d.w
+	s := &session{ctx: context.Background(), conn: w.conn, stmts: d.wstmts, writer: w}
+	var res OpResult
+	// VACUUM runs its own BEGIN and ATTACH inside, which the authorizer refuses to users; soloMode has
+	// checked that these are plain VACUUM statements.
+	w.internal = true
+	defer func() { w.internal = false }()
+	for _, st := range op.Request.GetStatements() {
+		r, err := s.run(st, op.Request.GetMode())
+		if err != nil {
+			return nil, err
+		}
+		res.Results = append(res.Results, r)
+	}
+	if err := w.exec("BEGIN"); err != nil {
+		return nil, err
+	}
+	if err := w.internalExec(w.setApplied, int64(op.Index), int64(op.Term)); err != nil {
+		d.abort()
+		return nil, err
+	}
+	if err := w.exec("COMMIT"); err != nil {
+		d.abort()
+		return nil, err
+	}
+	st := d.State()
+	st.AppliedIndex, st.AppliedTerm = op.Index, op.Term
+	d.state.Store(&st)
+	return []OpResult{res}, nil
 }
 
 type rollback struct {
@@ -121,7 +191,7 @@ func (d *DB) abort() {
 
 func (d *DB) applyRequest(k int, req *command.Request, outcomes map[stmtKey]Result) (OpResult, *rollback, error) {
 	w := d.w
-	s := &session{ctx: context.Background(), conn: w.conn, stmts: d.wstmts, writer: w}
+	s := &session{ctx: context.Background(), conn: w.conn, stmts: d.wstmts, writer: w, qualify: req.GetQualifyColumns()}
 	atomic := req.GetTransaction() || req.GetRollbackOnError()
 	if atomic {
 		if err := w.exec("SAVEPOINT " + requestSavepoint); err != nil {

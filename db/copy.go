@@ -2,9 +2,12 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/raftlite/raftlite/sqlscan"
 )
@@ -78,7 +81,7 @@ func (d *DB) Load(src string, index, term uint64) error {
 	}
 	w, err := openWriter(src, d.opts.ForeignKeys)
 	if err != nil {
-		return fmt.Errorf("load database: %w", err)
+		return fmt.Errorf("load database: %w", badFile(err))
 	}
 	err = w.internalExec(w.setApplied, int64(index), int64(term))
 	if err == nil {
@@ -94,20 +97,33 @@ func (d *DB) Load(src string, index, term uint64) error {
 		err = syncFile(src)
 	}
 	if err != nil {
-		return fmt.Errorf("load database: %w", err)
+		return fmt.Errorf("load database: %w", badFile(err))
 	}
 	return d.replace(src)
+}
+
+// ErrNotADatabase reports a file to install or load that SQLite cannot use. Unlike a failing disk, that is
+// a property of the bytes, the same on every node.
+var ErrNotADatabase = errors.New("not a usable SQLite database")
+
+// badFile wraps err as ErrNotADatabase when SQLite says the file itself is at fault.
+func badFile(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
+		return fmt.Errorf("%w: %v", ErrNotADatabase, err)
+	}
+	return err
 }
 
 // inspect checks that path is a SQLite database this package can open.
 func inspect(path string) (State, error) {
 	conn, err := openConn(readerDSN(path, false))
 	if err != nil {
-		return State{}, err
+		return State{}, badFile(err)
 	}
 	defer conn.Close()
 	if _, err := conn.Exec("SELECT count(*) FROM sqlite_master", nil); err != nil {
-		return State{}, fmt.Errorf("not a usable SQLite database: %w", err)
+		return State{}, badFile(err)
 	}
 	st, err := readState(conn)
 	if err != nil {
@@ -173,6 +189,23 @@ func syncDir(dir string) error {
 	defer f.Close()
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Validate checks that data is a SQLite database this package can load, without writing it anywhere.
+func (d *DB) Validate(data []byte) error {
+	conn, err := openConn("file:validate?mode=memory")
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// Deserialize takes a copy: the caller's buffer is left alone.
+	if err := conn.Deserialize(append([]byte(nil), data...), "main"); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotADatabase, err)
+	}
+	if _, err := conn.Exec("SELECT count(*) FROM sqlite_master", nil); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotADatabase, err)
 	}
 	return nil
 }

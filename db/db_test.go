@@ -362,3 +362,56 @@ func TestLastInsertIDAndChangesFollowUserStatementsOnly(t *testing.T) {
 		t.Errorf("after a DELETE of nothing: %+v", e)
 	}
 }
+
+// A SQL dump starts with PRAGMA foreign_keys=OFF and inserts children before parents: with -fk it must
+// still load, as it does in rqlite, and enforcement must be back on afterwards.
+func TestDumpWithForeignKeysLoads(t *testing.T) {
+	d, err := Open(filepath.Join(t.TempDir(), "db.sqlite"), Options{ForeignKeys: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	dump := `PRAGMA foreign_keys=OFF;
+BEGIN TRANSACTION;
+CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES parent(id));
+INSERT INTO "child" VALUES(1,1);
+CREATE TABLE parent (id INTEGER PRIMARY KEY);
+INSERT INTO "parent" VALUES(1);
+COMMIT;`
+	res := apply(t, d, &command.Request{Statements: stmts(dump), RollbackOnError: true})
+	if r := res[0].Results[0]; r.failed() {
+		t.Fatalf("load: %+v %+v", r, r.Exec)
+	}
+	if n := count(t, d, "child"); n != 1 {
+		t.Fatalf("child rows = %d", n)
+	}
+	res = apply(t, d, execReq("INSERT INTO child VALUES(2, 99)"))
+	if e := res[0].Results[0].Exec.Error; !strings.Contains(e, "FOREIGN KEY constraint failed") {
+		t.Errorf("foreign keys not enforced after the load: %q", e)
+	}
+}
+
+func TestVacuumRunsAlone(t *testing.T) {
+	d := openTest(t)
+	res := apply(t, d,
+		execReq("CREATE TABLE foo (x)"),
+		execReq("VACUUM"),
+		execReq("INSERT INTO foo VALUES(1)", "VACUUM"),
+		execReq("VACUUM INTO '/tmp/raftlite-should-not-exist.db'"),
+	)
+	if r := res[1].Results[0].Exec; r == nil || r.Error != "" {
+		t.Errorf("VACUUM: %+v", r)
+	}
+	if e := res[2].Results[1].Exec.Error; !strings.Contains(e, "cannot VACUUM from within a transaction") {
+		t.Errorf("VACUUM mixed with other statements: %q", e)
+	}
+	if e := res[3].Results[0].Exec.Error; e == "" {
+		t.Error("VACUUM INTO was run")
+	}
+	if _, err := os.Stat("/tmp/raftlite-should-not-exist.db"); err == nil {
+		t.Error("VACUUM INTO wrote a file")
+	}
+	if st := d.State(); st.AppliedIndex != 4 {
+		t.Errorf("applied = %d", st.AppliedIndex)
+	}
+}

@@ -26,6 +26,8 @@ type session struct {
 	stmts  *stmtCache
 	writer *writer // nil on a read-only connection
 	userTx bool
+	// qualify names result columns <table>.<column> after the table they come from (?qualify_columns).
+	qualify bool
 }
 
 // run executes st in the given mode and returns its result. A non-nil error means the environment failed
@@ -138,6 +140,16 @@ func (s *session) query(stmt *sqlite3.SQLiteStmt, args []driver.NamedValue, mode
 	rows := drows.(*sqlite3.SQLiteRows)
 	defer rows.Close()
 	out := &Rows{Columns: rows.Columns()}
+	if s.qualify {
+		// A copy: the driver caches the statement's column names.
+		cols := append([]string(nil), out.Columns...)
+		for i, table := range originTables(stmt, len(cols)) {
+			if table != "" {
+				cols[i] = table + "." + cols[i]
+			}
+		}
+		out.Columns = cols
+	}
 	decl := rows.DeclTypes()
 	dest := make([]driver.Value, len(out.Columns))
 	for {

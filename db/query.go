@@ -35,7 +35,7 @@ func (d *DB) Query(ctx context.Context, req *command.Request) (OpResult, error) 
 		if timeout > 0 {
 			sctx, cancel = context.WithTimeout(ctx, timeout)
 		}
-		s := &session{ctx: sctx, conn: r.conn, stmts: r.stmts}
+		s := &session{ctx: sctx, conn: r.conn, stmts: r.stmts, qualify: req.GetQualifyColumns()}
 		result, _ := s.run(st, mode) // on a reader every error is a statement result
 		cancel()
 		res.Results = append(res.Results, result)
@@ -70,4 +70,22 @@ func (d *DB) ReadOnly(ctx context.Context, req *command.Request) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// Check prepares every statement of sql on a read-only connection without running it, and returns the
+// first error SQLite reports (a syntax error, an unknown table or column).
+func (d *DB) Check(ctx context.Context, sql string) error {
+	d.swap.RLock()
+	defer d.swap.RUnlock()
+	r, err := d.readers.get(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.readers.put(r)
+	for _, p := range splitSQL(sql) {
+		if _, err := r.stmts.prepare(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -71,6 +71,8 @@ func (s *Store) runApply() {
 			}
 		case r := <-s.snapc:
 			r.done <- s.compact(true, r.trailing)
+		case r := <-s.bootc:
+			r.done <- s.boot(r.path)
 		}
 	}
 }
@@ -145,7 +147,18 @@ func (s *Store) applyTasks(tasks []applyTask) bool {
 			b.entries = append(b.entries, e)
 		}
 	}
-	return s.flush(b)
+	if !s.flush(b) {
+		return false
+	}
+	if s.bootPending && s.applied.index() >= s.db.State().AppliedIndex {
+		// Restarted after a boot whose compaction did not happen: do it now, before anyone joins.
+		if err := s.finishBoot(); err != nil {
+			s.log.Error("finishing an interrupted boot", "err", err)
+		} else {
+			s.bootPending = false
+		}
+	}
+	return true
 }
 
 // flush applies the batch's ops in one transaction, wakes their callers, and publishes the new applied
@@ -154,28 +167,31 @@ func (s *Store) flush(b *batch) bool {
 	if b.last == nil {
 		return true
 	}
-	if len(b.ops) > 0 {
-		var results []db.OpResult
-		for attempt := 0; ; attempt++ {
-			var err error
-			if results, err = s.db.Apply(b.ops); err == nil {
-				if attempt > 0 {
-					s.log.Info("database writable again")
-				}
-				break
-			}
-			s.log.Error("cannot apply committed entries; retrying", "first", b.ops[0].Index, "err", err, "attempt", attempt+1)
-			select {
-			case <-s.stopc:
-				return false
-			case <-time.After(time.Second):
-			}
+	ops, entries := b.ops, b.entries
+	for attempt := 0; len(ops) > 0; attempt++ {
+		results, err := s.db.Apply(ops)
+		// Whatever was committed is delivered, even if a later part of the batch failed.
+		for k, r := range results {
+			s.deliver(entries[k], applyResult{results: r.Results, err: r.Error})
 		}
-		for k := range b.ops {
-			s.deliver(b.entries[k], applyResult{results: results[k].Results, err: results[k].Error})
+		ops, entries = ops[len(results):], entries[len(results):]
+		if err == nil {
+			if attempt > 0 {
+				s.log.Info("database writable again")
+			}
+			break
+		}
+		s.log.Error("cannot apply committed entries; retrying", "first", ops[0].Index, "err", err, "attempt", attempt+1)
+		select {
+		case <-s.stopc:
+			return false
+		case <-time.After(time.Second):
 		}
 	}
 	s.applied.set(b.last.GetIndex(), b.last.GetTerm(), b.cs)
+	if b.last.GetIndex() >= s.commit.Load() {
+		s.caughtUp.Store(time.Now().UnixNano())
+	}
 	b.ops, b.entries, b.last = b.ops[:0], b.entries[:0], nil
 	return true
 }
@@ -200,8 +216,9 @@ func (s *Store) deliver(e *raftpb.Entry, res applyResult) {
 // applyLoad replaces the database with the SQLite file a LOAD entry carries.
 func (s *Store) applyLoad(e *raftpb.Entry, cmd *command.Command) bool {
 	path := filepath.Join(s.snapDir(), fmt.Sprintf("load-%d.db", e.GetIndex()))
+	var loadErr string
 	for attempt := 0; ; attempt++ {
-		err := os.WriteFile(path, cmd.GetLoad(), 0o600)
+		err := gunzipTo(path, cmd.GetLoad())
 		if err == nil {
 			err = s.db.Load(path, e.GetIndex(), e.GetTerm())
 		}
@@ -209,6 +226,13 @@ func (s *Store) applyLoad(e *raftpb.Entry, cmd *command.Command) bool {
 			break
 		}
 		os.Remove(path)
+		if errors.Is(err, db.ErrNotADatabase) {
+			// The same bytes are refused on every node: the entry changes nothing and says why.
+			loadErr = err.Error()
+			if _, err := s.db.Apply([]db.Op{{Index: e.GetIndex(), Term: e.GetTerm()}}); err == nil {
+				break
+			}
+		}
 		s.log.Error("cannot load database from the log; retrying", "index", e.GetIndex(), "err", err)
 		select {
 		case <-s.stopc:
@@ -216,7 +240,7 @@ func (s *Store) applyLoad(e *raftpb.Entry, cmd *command.Command) bool {
 		case <-time.After(time.Second):
 		}
 	}
-	s.deliver(e, applyResult{})
+	s.deliver(e, applyResult{err: loadErr})
 	return true
 }
 

@@ -122,7 +122,7 @@ func (s *Store) Query(ctx context.Context, req *command.Request, opts ReadOption
 	}
 	switch level {
 	case LevelNone:
-		if opts.Freshness > 0 && !s.IsLeader() && s.sinceContact() > opts.Freshness {
+		if opts.Freshness > 0 && !s.IsLeader() && s.stale(opts.Freshness, opts.FreshnessStrict) {
 			return Response{}, ErrStaleRead
 		}
 	case LevelWeak:
@@ -149,6 +149,20 @@ func (s *Store) Query(ctx context.Context, req *command.Request, opts ReadOption
 		return Response{}, err
 	}
 	return Response{Results: res.Results, Error: res.Error}, nil
+}
+
+// stale reports whether this follower's data may be older than freshness: it has not heard from the
+// leader for that long, or (strict) it has entries committed but not applied and was last fully applied
+// longer ago than that.
+func (s *Store) stale(freshness time.Duration, strict bool) bool {
+	if s.sinceContact() > freshness {
+		return true
+	}
+	if !strict || s.applied.index() >= s.commit.Load() {
+		return false
+	}
+	last := s.caughtUp.Load()
+	return last == 0 || time.Since(time.Unix(0, last)) > freshness
 }
 
 func (s *Store) sinceContact() time.Duration {

@@ -22,6 +22,8 @@ const (
 	rpcRemove   uint8 = 4
 	rpcForward  uint8 = 5
 	rpcStepdown uint8 = 6
+	rpcLoad     uint8 = 7
+	rpcBackup   uint8 = 8 // stream
 )
 
 // Remote errors arrive as text; these are the ones callers recognise.
@@ -69,11 +71,16 @@ func (s *Store) handleRPC(ctx context.Context, method uint8, req []byte) ([]byte
 			return nil, fmt.Errorf("decode stepdown request: %w", err)
 		}
 		return nil, s.stepdownLocal(ctx, sr.GetNodeId(), sr.GetWait())
+	case rpcLoad:
+		return nil, s.serveLoad(ctx, req)
 	}
 	return nil, fmt.Errorf("unknown internal call %d", method)
 }
 
 func (s *Store) handleStreamRPC(ctx context.Context, method uint8, req []byte, w io.Writer) error {
+	if method == rpcBackup {
+		return s.serveBackup(ctx, req, w)
+	}
 	return fmt.Errorf("unknown internal stream call %d", method)
 }
 

@@ -152,3 +152,6 @@ func (s *Store) RaftAddr() string { return s.cfg.RaftAddr }
 func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
 	return s.applied.wait(ctx, index)
 }
+
+// DataDir is the node's data directory.
+func (s *Store) DataDir() string { return s.cfg.DataDir }

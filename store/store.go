@@ -79,8 +79,14 @@ type Store struct {
 	notifiedMu sync.Mutex
 	notified   map[string]*command.Member
 	snapc      chan snapshotRequest
+	bootc      chan bootRequest
 	// lastContact is when this node last heard from the leader (unix nanoseconds), for freshness.
 	lastContact atomic.Int64
+	// caughtUp is when this node last had applied everything it knew committed (unix nanoseconds).
+	caughtUp atomic.Int64
+
+	// bootPending: a booted database is in place but the log was not compacted past it (see bootMarker).
+	bootPending bool
 
 	running atomic.Bool // the raft loop has started
 	started time.Time
@@ -111,6 +117,7 @@ func Open(cfg Config) (*Store, error) {
 		pendingSnaps: map[uint64]string{},
 		notified:     map[string]*command.Member{},
 		snapc:        make(chan snapshotRequest),
+		bootc:        make(chan bootRequest),
 		started:      time.Now(),
 		fatal:        make(chan error, 2),
 	}
@@ -141,6 +148,9 @@ func Open(cfg Config) (*Store, error) {
 		s.db.Close()
 		s.rlog.Close()
 		return nil, err
+	}
+	if _, err := os.Stat(s.bootMarker()); err == nil {
+		s.bootPending = true
 	}
 	s.storage = &storage{Log: s.rlog, s: s}
 	s.tr, err = transport.New(transport.Config{

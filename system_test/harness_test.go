@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "raftlited")
-	build := exec.Command("go", "build", "-o", binary, "github.com/raftlite/raftlite/cmd/raftlited")
+	build := exec.Command("go", "build", "-tags", buildTags(), "-o", binary, "github.com/raftlite/raftlite/cmd/raftlited")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Printf("build raftlited: %v\n%s", err, out)
 		os.Exit(1)
@@ -38,6 +39,19 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// buildTags are the tags this test binary was built with (make test passes go-sqlite3's feature tags), so
+// that the server under test has the same SQLite features.
+func buildTags() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "-tags" {
+				return s.Value
+			}
+		}
+	}
+	return ""
 }
 
 // node is one raftlited process.

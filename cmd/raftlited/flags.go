@@ -37,9 +37,15 @@ type config struct {
 	clusterRemoveShutdown bool
 	fk                    bool
 
-	maxBody     int64
-	logLevel    string
-	showVersion bool
+	maxBody int64
+	maxLoad int64
+
+	writeQueueCapacity  int
+	writeQueueBatchSize int
+	writeQueueTimeout   time.Duration
+	writeQueueTx        bool
+	logLevel            string
+	showVersion         bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -70,6 +76,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.clusterRemoveShutdown, "raft-cluster-remove-shutdown", false, "Shutdown Raft if node removed from cluster")
 	fs.BoolVar(&c.fk, "fk", false, "Enable SQLite foreign key constraints")
 	fs.Int64Var(&c.maxBody, "http-max-body", 64<<20, "Largest request body accepted, in bytes (larger ones get 413)")
+	fs.Int64Var(&c.maxLoad, "http-max-load", 1<<30, "Largest /db/load body accepted, in bytes")
+	fs.IntVar(&c.writeQueueCapacity, "write-queue-capacity", 1024, "Write queue capacity (requests)")
+	fs.IntVar(&c.writeQueueBatchSize, "write-queue-batch-size", 128, "Write queue batch size (requests per log entry)")
+	fs.DurationVar(&c.writeQueueTimeout, "write-queue-timeout", 50*time.Millisecond, "Time after which a partial write queue batch is sent")
+	fs.BoolVar(&c.writeQueueTx, "write-queue-tx", false, "Use a transaction when applying a batch of queued writes")
 	fs.StringVar(&c.logLevel, "log-level", "INFO", "Minimum level of the node's own log (ERROR, WARN, INFO, DEBUG)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -124,6 +135,9 @@ func (c *config) validate() error {
 	}
 	if c.joinAttempts < 1 {
 		return errors.New("-join-attempts must be at least 1")
+	}
+	if c.writeQueueCapacity < 1 || c.writeQueueBatchSize < 1 || c.writeQueueTimeout <= 0 {
+		return errors.New("-write-queue-capacity, -write-queue-batch-size and -write-queue-timeout must be positive")
 	}
 	if c.raftSnap == 0 {
 		return errors.New("-raft-snap must be at least 1")

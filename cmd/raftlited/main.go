@@ -87,7 +87,9 @@ func serve(cfg *config, log *slog.Logger, level, raftLevel slog.Level) error {
 		httpLn.Close()
 		return err
 	}
-	svc := api.New(api.Config{Store: st, Version: version, MaxBodyBytes: cfg.maxBody, Logger: log})
+	svc := api.New(api.Config{Store: st, Version: version, MaxBodyBytes: cfg.maxBody, MaxLoadBytes: cfg.maxLoad, Logger: log,
+		Queue: api.QueueConfig{Capacity: cfg.writeQueueCapacity, BatchSize: cfg.writeQueueBatchSize,
+			Timeout: cfg.writeQueueTimeout, Tx: cfg.writeQueueTx}})
 	srv := &http.Server{
 		Handler:           svc,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -126,6 +128,7 @@ func serve(cfg *config, log *slog.Logger, level, raftLevel slog.Level) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	srv.Shutdown(shutdownCtx)
+	svc.Close(shutdownCtx)
 	if err := st.Close(shutdownCtx); err != nil && runErr == nil {
 		runErr = err
 	}

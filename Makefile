@@ -1,0 +1,26 @@
+# SQLite features compiled in (go-sqlite3 build tags): column origins for ?qualify_columns, FTS5 full-text
+# search, and the math functions. Plain `go build` works too, without them.
+TAGS := sqlite_column_metadata sqlite_fts5 sqlite_math_functions
+GOFLAGS_TAGS := -tags "$(TAGS)"
+
+.PHONY: run build test race vet fuzz bench clean
+
+run:
+	go run $(GOFLAGS_TAGS) ./cmd/raftlited $(or $(DATA),data)
+
+build:
+	go build $(GOFLAGS_TAGS) -o raftlited ./cmd/raftlited
+	go build $(GOFLAGS_TAGS) -o raftlite-bench ./cmd/raftlite-bench
+
+test:
+	go vet $(GOFLAGS_TAGS) ./...
+	go test $(GOFLAGS_TAGS) ./...
+
+race:
+	go test $(GOFLAGS_TAGS) -race ./db/ ./raftlog/ ./transport/ ./store/ ./api/
+
+bench: build
+	./raftlite-bench -raftlited ./raftlited
+
+clean:
+	rm -rf raftlited raftlite-bench data

@@ -1,0 +1,117 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/store"
+)
+
+// sqliteHeader starts every SQLite database file.
+var sqliteHeader = []byte("SQLite format 3\x00")
+
+// handleLoad serves /db/load (reference §1.6): a SQLite file replaces the database on every node, through
+// the log; any other body is SQL (a dump) run as one request that stops and rolls back at its first error.
+func (s *Service) handleLoad(w http.ResponseWriter, r *http.Request, p *params) {
+	if !allow(w, r, http.MethodPost) {
+		return
+	}
+	body, ok := s.readBodyLimit(w, r, s.maxLoad)
+	if !ok {
+		return
+	}
+	start := time.Now()
+	if !bytes.HasPrefix(body, sqliteHeader) {
+		// SQL is loaded as written: no rewriting (the replicas' clock and random functions agree anyway).
+		req := &command.Request{Mode: command.Mode_MODE_EXECUTE, RollbackOnError: true,
+			Statements: []*command.Statement{{Sql: string(body)}}}
+		s.writeRequest(w, r, p, req, newEnv(), start)
+		return
+	}
+	if err := s.store.DB().Validate(body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	gz, err := store.GzipLoad(body)
+	if errors.Is(err, store.ErrLoadTooLarge) {
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err != nil {
+		http.Error(w, "load: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	ctx, cancel := s.requestContext(r, p)
+	defer cancel()
+	index, err := s.store.Load(ctx, gz)
+	servedBy := s.servedByLocal()
+	if errors.Is(err, store.ErrNotLeader) {
+		if p.redirect {
+			s.redirect(w, r)
+			return
+		}
+		err = s.store.ForwardLoad(ctx, gz)
+		servedBy = s.servedByLeader()
+	}
+	if errors.Is(err, store.ErrNoLeader) {
+		http.Error(w, "leader not found", http.StatusServiceUnavailable)
+		return
+	}
+	if err != nil {
+		http.Error(w, "load: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("X-Rqlite-Served-By", servedBy)
+	s.respond(w, p, start, store.Response{RaftIndex: index})
+}
+
+// handleBoot serves /boot (reference §1.7): a single-node cluster takes a SQLite file, of any size, at the
+// speed of the disk, without passing it through the log.
+func (s *Service) handleBoot(w http.ResponseWriter, r *http.Request, p *params) {
+	if !allow(w, r, http.MethodPost) {
+		return
+	}
+	br := bufio.NewReaderSize(r.Body, 1<<20)
+	head, _ := br.Peek(len(sqliteHeader))
+	if !bytes.Equal(head, sqliteHeader) {
+		http.Error(w, "invalid SQLite data", http.StatusBadRequest)
+		return
+	}
+	if !s.store.IsLeader() {
+		http.Error(w, store.ErrNotLeader.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	f, err := os.CreateTemp(filepath.Join(s.store.DataDir(), "snapshots"), "boot-*.db")
+	if err != nil {
+		http.Error(w, "boot: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	path := f.Name()
+	defer os.Remove(path)
+	_, err = io.Copy(f, br)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		ctx, cancel := s.requestContext(r, p)
+		err = s.store.Boot(ctx, path)
+		cancel()
+	}
+	if err != nil {
+		http.Error(w, fmt.Sprintf("boot: %v", err), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("X-Rqlite-Served-By", s.servedByLocal())
+	w.WriteHeader(http.StatusOK)
+}

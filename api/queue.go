@@ -1,0 +1,194 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/store"
+)
+
+// QueueConfig sizes the queued-writes path (rqlited's -write-queue-* flags).
+type QueueConfig struct {
+	Capacity  int           // requests the queue holds; 0 means 1024
+	BatchSize int           // requests merged into one log entry; 0 means 128
+	Timeout   time.Duration // a batch is sent this long after its first request at the latest; 0 means 50 ms
+	Tx        bool          // run each batch as one transaction
+}
+
+// queue collects queued writes (?queue on /db/execute) and sends them in batches, one log entry per batch:
+// more throughput, and the write is acknowledged before it is durable.
+type queue struct {
+	svc  *Service
+	cfg  QueueConfig
+	in   chan *queued
+	seq  atomic.Int64 // last sequence number handed out; starts at the node's start time
+	done atomic.Int64 // sequence number of the last request written
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+type queued struct {
+	stmts   []*command.Statement
+	seq     int64
+	written chan struct{} // closed once the batch holding it is applied
+}
+
+func newQueue(svc *Service, cfg QueueConfig) *queue {
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 1024
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 128
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 50 * time.Millisecond
+	}
+	q := &queue{svc: svc, cfg: cfg, in: make(chan *queued, cfg.Capacity), stop: make(chan struct{})}
+	q.seq.Store(time.Now().UnixNano())
+	q.wg.Add(1)
+	go q.run()
+	return q
+}
+
+var errQueueTimeout = errors.New("timed out enqueuing operation")
+
+// add queues statements and returns the request's sequence number.
+func (q *queue) add(ctx context.Context, stmts []*command.Statement) (*queued, error) {
+	r := &queued{stmts: stmts, written: make(chan struct{})}
+	select {
+	case <-q.stop:
+		return nil, store.ErrStopped
+	default:
+	}
+	// Numbering and enqueueing happen together so that sequence numbers follow queue order.
+	q.svc.queueMu.Lock()
+	defer q.svc.queueMu.Unlock()
+	r.seq = q.seq.Add(1)
+	select {
+	case q.in <- r:
+		return r, nil
+	case <-ctx.Done():
+		return nil, errQueueTimeout
+	}
+}
+
+func (q *queue) run() {
+	defer q.wg.Done()
+	for {
+		var first *queued
+		select {
+		case first = <-q.in:
+		case <-q.stop:
+			return
+		}
+		batch := []*queued{first}
+		timer := time.NewTimer(q.cfg.Timeout)
+	fill:
+		for len(batch) < q.cfg.BatchSize {
+			select {
+			case r := <-q.in:
+				batch = append(batch, r)
+			case <-timer.C:
+				break fill
+			case <-q.stop:
+				break fill
+			}
+		}
+		timer.Stop()
+		q.write(batch)
+	}
+}
+
+// write sends one batch, retrying until the cluster takes it (as rqlite does): the requests were
+// acknowledged already. Per-statement errors are not reported to anyone.
+func (q *queue) write(batch []*queued) {
+	req := &command.Request{Mode: command.Mode_MODE_EXECUTE, Transaction: q.cfg.Tx}
+	for _, r := range batch {
+		req.Statements = append(req.Statements, r.stmts...)
+	}
+	if len(req.Statements) > 0 {
+		env := newEnv()
+		for attempt := 0; ; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, err := q.svc.store.Execute(ctx, req, env)
+			if errors.Is(err, store.ErrNotLeader) {
+				_, err = q.svc.store.Forward(ctx, &command.ForwardRequest{Request: req, NowUnixMs: env.NowUnixMs, Seed: env.Seed})
+			}
+			cancel()
+			if err == nil {
+				break
+			}
+			if attempt == 0 || attempt%30 == 0 {
+				q.svc.log.Warn("queued write not accepted yet; retrying", "err", err, "attempt", attempt+1)
+			}
+			select {
+			case <-q.stop:
+				if attempt > 0 {
+					q.svc.log.Error("node stopping: dropping queued writes", "requests", len(batch))
+					return
+				}
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	q.done.Store(batch[len(batch)-1].seq)
+	for _, r := range batch {
+		close(r.written)
+	}
+}
+
+// close stops taking requests and writes what is queued, giving up when ctx ends.
+func (q *queue) close(ctx context.Context) {
+	q.once.Do(func() {
+		for len(q.in) > 0 && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		close(q.stop)
+		q.wg.Wait()
+	})
+}
+
+// handleQueued serves /db/execute?queue (reference §6.1).
+func (s *Service) handleQueued(w http.ResponseWriter, r *http.Request, p *params, body []byte) {
+	start := time.Now()
+	if !p.noleader {
+		if _, ok := s.store.Leader(); !ok {
+			http.Error(w, "leader not found", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	stmts, err := parseStatements(body, false)
+	if err != nil && !(errors.Is(err, errNoStatements) && p.wait) {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if disallowedPragma(stmts) {
+		s.respond(w, p, start, store.Response{Error: "disallowed pragma"})
+		return
+	}
+	prepare(stmts, p, newEnv(), true)
+	ctx, cancel := s.requestContext(r, p)
+	defer cancel()
+	qr, err := s.queue.add(ctx, stmts)
+	if err != nil {
+		s.respond(w, p, start, store.Response{Error: err.Error()})
+		return
+	}
+	if p.wait {
+		select {
+		case <-qr.written:
+		case <-ctx.Done():
+			http.Error(w, "queue wait timeout", http.StatusRequestTimeout)
+			return
+		}
+	}
+	e := encoder{timings: p.timings}
+	e.response(nil, "", time.Since(start).Seconds(), qr.seq, 0)
+	writeJSON(w, p, http.StatusOK, e.buf)
+}

@@ -1,0 +1,202 @@
+package store
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/db"
+)
+
+// maxLoadSize bounds a gzipped SQLite file loaded through the log; larger databases are booted into a
+// single node (/boot) and reach others as snapshots.
+const maxLoadSize = 256 << 20
+
+// ErrNotSingleNode refuses /boot on a cluster of more than one node.
+var ErrNotSingleNode = errors.New("not single-node")
+
+// ErrLoadTooLarge refuses a load the log cannot carry.
+var ErrLoadTooLarge = fmt.Errorf("database too large to load through the log (%d MiB compressed at most); boot it into a single node with /boot, then add nodes", maxLoadSize>>20)
+
+// Backup writes a backup of this node's database.
+func (s *Store) Backup(ctx context.Context, w io.Writer, opts db.BackupOptions) error {
+	return s.db.Backup(ctx, w, opts)
+}
+
+// LeaderBackup streams the leader's backup (the follower side of a forwarded /db/backup).
+func (s *Store) LeaderBackup(ctx context.Context, req *command.BackupRequest) (io.ReadCloser, error) {
+	addr, err := s.leaderAddr()
+	if err != nil {
+		return nil, err
+	}
+	b, err := proto.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	return s.tr.CallStream(ctx, addr, rpcBackup, b)
+}
+
+// BackupFormat maps rqlite's fmt parameter.
+func BackupFormat(name string) db.BackupFormat {
+	switch name {
+	case "sql":
+		return db.BackupSQL
+	case "delete":
+		return db.BackupDelete
+	}
+	return db.BackupBinary
+}
+
+func (s *Store) serveBackup(ctx context.Context, req []byte, w io.Writer) error {
+	var br command.BackupRequest
+	if err := proto.Unmarshal(req, &br); err != nil {
+		return fmt.Errorf("decode backup request: %w", err)
+	}
+	if !s.IsLeader() {
+		return ErrNotLeader
+	}
+	return s.Backup(ctx, w, db.BackupOptions{Format: BackupFormat(br.GetFormat()), Vacuum: br.GetVacuum(), Tables: br.GetTables()})
+}
+
+// GzipLoad compresses a SQLite file for Load, refusing one the log cannot carry.
+func GzipLoad(data []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if _, err := zw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	if buf.Len() > maxLoadSize {
+		return nil, ErrLoadTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+// Load replaces the whole database, on every node, with a SQLite file (gzipped by GzipLoad), through the
+// log. Only the leader can; others get ErrNotLeader.
+func (s *Store) Load(ctx context.Context, gzipped []byte) (uint64, error) {
+	if !s.IsLeader() {
+		return 0, ErrNotLeader
+	}
+	if len(gzipped) > maxLoadSize {
+		return 0, ErrLoadTooLarge
+	}
+	id := requestIDs.Add(1)
+	data, err := proto.Marshal(&command.Command{Type: command.Command_TYPE_LOAD, Proposer: s.raftID, Id: id, Load: gzipped})
+	if err != nil {
+		return 0, err
+	}
+	r, err := s.proposeAndWait(ctx, &proposal{data: data, id: id, done: make(chan proposalResult, 1)})
+	if err != nil {
+		return 0, err
+	}
+	if r.res.err != "" {
+		return r.index, errors.New(r.res.err)
+	}
+	return r.index, nil
+}
+
+// ForwardLoad sends a load to the leader.
+func (s *Store) ForwardLoad(ctx context.Context, gzipped []byte) error {
+	_, err := s.callLeader(ctx, rpcLoad, &command.LoadRequest{Gzipped: gzipped})
+	return err
+}
+
+func (s *Store) serveLoad(ctx context.Context, req []byte) error {
+	var lr command.LoadRequest
+	if err := proto.Unmarshal(req, &lr); err != nil {
+		return fmt.Errorf("decode load request: %w", err)
+	}
+	_, err := s.Load(ctx, lr.GetGzipped())
+	return err
+}
+
+// gunzipTo writes the SQLite file a LOAD entry carries to path.
+func gunzipTo(path string, gzipped []byte) error {
+	zr, err := gzip.NewReader(bytes.NewReader(gzipped))
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, zr)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// bootMarker exists while a booted database is in place but the log has not yet been compacted past it:
+// until then, a node joining could be sent the log instead of the booted data.
+func (s *Store) bootMarker() string { return filepath.Join(s.cfg.DataDir, "boot-pending") }
+
+type bootRequest struct {
+	path string
+	done chan error
+}
+
+// Boot replaces the database of a single-node cluster with the SQLite file at path, without the log (at
+// the speed of the disk, whatever the size), then compacts the log so that nodes added later receive the
+// booted database as a snapshot.
+func (s *Store) Boot(ctx context.Context, path string) error {
+	if !s.IsLeader() {
+		return ErrNotLeader
+	}
+	if len(s.members.list()) != 1 {
+		return ErrNotSingleNode
+	}
+	r := bootRequest{path: path, done: make(chan error, 1)}
+	select {
+	case s.bootc <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stopc:
+		return ErrStopped
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-s.stopc:
+		return ErrStopped
+	}
+}
+
+// boot runs on the apply loop, between entries.
+func (s *Store) boot(path string) error {
+	idx, term, _ := s.applied.snapshot()
+	if err := os.WriteFile(s.bootMarker(), nil, 0o600); err != nil {
+		return fmt.Errorf("boot: %w", err)
+	}
+	if err := syncPath(s.cfg.DataDir); err != nil {
+		return err
+	}
+	if err := s.db.Load(path, idx, term); err != nil {
+		os.Remove(s.bootMarker())
+		return fmt.Errorf("boot: %w", err)
+	}
+	return s.finishBoot()
+}
+
+// finishBoot compacts the log to the booted database and drops the marker.
+func (s *Store) finishBoot() error {
+	if err := s.compact(true, 0); err != nil && !errors.Is(err, errNothingToSnapshot) {
+		return fmt.Errorf("boot: compact log: %w", err)
+	}
+	if err := os.Remove(s.bootMarker()); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	s.log.Info("booted database", "index", s.applied.index())
+	return nil
+}
