@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,7 +206,4 @@ func TestStatusReadyzNodes(t *testing.T) {
 	}
 }
 
-func urlQuery(s string) string {
-	r := strings.NewReplacer(" ", "+", "(", "%28", ")", "%29", "*", "%2A", "<", "%3C", ">", "%3E", "'", "%27", "=", "%3D", ",", "%2C")
-	return r.Replace(s)
-}
+func urlQuery(s string) string { return url.QueryEscape(s) }

@@ -73,6 +73,12 @@ func (q *queue) add(ctx context.Context, stmts []*command.Statement) (*queued, e
 	select {
 	case q.in <- r:
 		return r, nil
+	default:
+	}
+	// Full: wait for room, as long as the caller allows.
+	select {
+	case q.in <- r:
+		return r, nil
 	case <-ctx.Done():
 		return nil, errQueueTimeout
 	}

@@ -47,7 +47,8 @@ func (d *DB) Backup(ctx context.Context, w io.Writer, opts BackupOptions) error 
 	if _, err := d.Copy(ctx, path); err != nil {
 		return err
 	}
-	post := "DROP TABLE " + stateTable
+	// secure_delete zeroes the freed pages, so no trace of the state table is left in the file.
+	post := "PRAGMA secure_delete=ON; DROP TABLE " + stateTable
 	if opts.Format == BackupDelete || opts.Vacuum {
 		post += "; PRAGMA journal_mode=DELETE"
 	}

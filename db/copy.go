@@ -195,13 +195,19 @@ func syncDir(dir string) error {
 
 // Validate checks that data is a SQLite database this package can load, without writing it anywhere.
 func (d *DB) Validate(data []byte) error {
-	conn, err := openConn("file:validate?mode=memory")
+	conn, err := openConn(":memory:")
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	// Deserialize takes a copy: the caller's buffer is left alone.
-	if err := conn.Deserialize(append([]byte(nil), data...), "main"); err != nil {
+	img := data
+	if len(data) > 19 && (data[18] == 2 || data[19] == 2) {
+		// A WAL-mode file cannot be opened from memory (there is no WAL beside it): check it as the
+		// rollback-journal file it is otherwise. Deserialize copies, so the caller's bytes stay as they are.
+		img = append([]byte(nil), data...)
+		img[18], img[19] = 1, 1
+	}
+	if err := conn.Deserialize(img, "main"); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotADatabase, err)
 	}
 	if _, err := conn.Exec("SELECT count(*) FROM sqlite_master", nil); err != nil {

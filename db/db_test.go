@@ -415,3 +415,33 @@ func TestVacuumRunsAlone(t *testing.T) {
 		t.Errorf("applied = %d", st.AppliedIndex)
 	}
 }
+
+func TestStmtHandleFound(t *testing.T) {
+	d := openTest(t)
+	stmt, err := d.wstmts.prepare("SELECT 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stmtHandle(stmt) == nil {
+		t.Fatal("cannot find the sqlite3_stmt inside go-sqlite3's SQLiteStmt: the driver changed; update stmtHandle")
+	}
+}
+
+// A statement that returns rows, sent as a write, must not be left running: that would make the batch's
+// COMMIT fail and stop the node applying anything.
+func TestRowReturningWritesDoNotWedgeTheWriter(t *testing.T) {
+	d := openTest(t)
+	apply(t, d, execReq("CREATE TABLE foo (id INTEGER PRIMARY KEY)", "INSERT INTO foo VALUES (1), (2), (3)"))
+	// noparse: RETURNING is not detected, so the DELETE runs through exec.
+	res, err := d.Apply([]Op{{Index: 2, Term: 1, Request: execReq("DELETE FROM foo RETURNING id", "SELECT * FROM foo")}})
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if e := res[0].Results[0].Exec; e == nil || e.Error != "" {
+		t.Fatalf("delete: %+v", res[0].Results[0])
+	}
+	apply(t, d, execReq("INSERT INTO foo VALUES (9)"))
+	if n := count(t, d, "foo"); n != 1 {
+		t.Errorf("rows = %d, want 1", n)
+	}
+}

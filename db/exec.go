@@ -117,6 +117,7 @@ func (s *session) runPiece(sql string, args []driver.NamedValue, used int, mode 
 		return r, n, err
 	}
 	res, err := stmt.ExecContext(s.ctx, stmtArgs)
+	resetStmt(stmt)
 	if err != nil {
 		r, err := s.statementError(err, mode)
 		if r.Rows != nil {

@@ -230,8 +230,11 @@ func (n *node) mustExecute(stmts ...any) response {
 	return r
 }
 
-func (n *node) query(sql, level string) (result, error) {
-	resp, err := client.Get(n.url("/db/query?level=" + level + "&q=" + url.QueryEscape(sql)))
+func (n *node) query(sql, level string) (result, error) { return n.queryWith(sql, "level="+level) }
+
+// queryWith reads with extra query parameters (already encoded, joined by &).
+func (n *node) queryWith(sql, params string) (result, error) {
+	resp, err := client.Get(n.url("/db/query?" + params + "&q=" + url.QueryEscape(sql)))
 	if err != nil {
 		return result{}, err
 	}
