@@ -26,7 +26,9 @@ func (s *Service) handleSnapshot(w http.ResponseWriter, r *http.Request, p *para
 		return
 	}
 	counters.Add("user_snapshots", 1)
-	err := s.store.Snapshot(uint64(p.trailingLogs))
+	ctx, cancel := s.requestContext(r, p)
+	defer cancel()
+	err := s.store.Snapshot(ctx, uint64(p.trailingLogs))
 	switch {
 	case errors.Is(err, store.ErrNothingNew):
 		w.WriteHeader(http.StatusNoContent)

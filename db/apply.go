@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/raftlite/raftlite/command"
@@ -89,6 +90,10 @@ func (d *DB) applySegment(ops []Op, solo soloKind) ([]OpResult, error) {
 	outcomes := map[stmtKey]Result{}
 	for {
 		out, rolledBack, err := d.applyOnce(ops, outcomes)
+		var refused *commitRefusedError
+		if errors.As(err, &refused) {
+			return d.applyRefused(ops, out, refused)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -97,6 +102,58 @@ func (d *DB) applySegment(ops []Op, solo soloKind) ([]OpResult, error) {
 		}
 		outcomes[rolledBack.key] = rolledBack.result
 	}
+}
+
+// commitRefusedError is a COMMIT that failed because of the SQL it would commit (a deferred foreign key
+// constraint), not because of the disk: every replica fails it in the same way.
+type commitRefusedError struct{ err error }
+
+func (e *commitRefusedError) Error() string { return e.err.Error() }
+
+// applyRefused handles a segment whose COMMIT SQLite refused. With several ops, each is applied on its
+// own to find the one at fault; that one's changes are rolled back, its error becomes its result, and its
+// index is recorded as applied, so the log moves on.
+func (d *DB) applyRefused(ops []Op, out []OpResult, refused *commitRefusedError) ([]OpResult, error) {
+	if len(ops) > 1 {
+		var all []OpResult
+		for _, op := range ops {
+			res, err := d.applySegment([]Op{op}, soloNone)
+			all = append(all, res...)
+			if err != nil {
+				return all, err
+			}
+		}
+		return all, nil
+	}
+	op := ops[0]
+	res := OpResult{Error: refused.Error()}
+	if len(out) == 1 {
+		res.Results = out[0].Results
+	}
+	if err := d.recordApplied(op); err != nil {
+		return nil, err
+	}
+	return []OpResult{res}, nil
+}
+
+// recordApplied records op as applied without changing anything else.
+func (d *DB) recordApplied(op Op) error {
+	w := d.w
+	if err := w.exec("BEGIN"); err != nil {
+		return err
+	}
+	if err := w.internalExec(w.setApplied, int64(op.Index), int64(op.Term)); err != nil {
+		d.abort()
+		return err
+	}
+	if err := w.exec("COMMIT"); err != nil {
+		d.abort()
+		return err
+	}
+	st := d.State()
+	st.AppliedIndex, st.AppliedTerm = op.Index, op.Term
+	d.state.Store(&st)
+	return nil
 }
 
 // applyVacuum runs a request made only of VACUUM statements, which SQLite cannot run in a transaction,
@@ -116,20 +173,9 @@ func (d *DB) applyVacuum(op Op) ([]OpResult, error) {
 		}
 		res.Results = append(res.Results, r)
 	}
-	if err := w.exec("BEGIN"); err != nil {
+	if err := d.recordApplied(op); err != nil {
 		return nil, err
 	}
-	if err := w.internalExec(w.setApplied, int64(op.Index), int64(op.Term)); err != nil {
-		d.abort()
-		return nil, err
-	}
-	if err := w.exec("COMMIT"); err != nil {
-		d.abort()
-		return nil, err
-	}
-	st := d.State()
-	st.AppliedIndex, st.AppliedTerm = op.Index, op.Term
-	d.state.Store(&st)
 	return []OpResult{res}, nil
 }
 
@@ -147,6 +193,7 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 	for k, op := range ops {
 		if op.Request != nil {
 			w.seed(op.Env)
+			w.startRequest()
 			res, rb, err := d.applyRequest(k, op.Request, outcomes)
 			if err != nil || rb != nil {
 				d.abort()
@@ -168,6 +215,9 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 	}
 	if err := w.exec("COMMIT"); err != nil {
 		d.abort()
+		if !isEnvironmental(err) {
+			return out, nil, &commitRefusedError{err: err}
+		}
 		return nil, nil, fmt.Errorf("commit entries %d-%d: %w", ops[0].Index, last.Index, err)
 	}
 	st := State{AppliedIndex: last.Index, AppliedTerm: last.Term, Membership: d.State().Membership}
@@ -201,6 +251,13 @@ func (d *DB) applyRequest(k int, req *command.Request, outcomes map[stmtKey]Resu
 	var res OpResult
 	for j, st := range req.GetStatements() {
 		r, recorded := outcomes[stmtKey{k, j}]
+		if recorded && s.userTx {
+			// That statement rolled back the whole transaction, the user's explicit one included: end it
+			// the same way, so that its earlier statements are undone and a later COMMIT finds nothing.
+			if _, err := s.endUserTx(); err != nil {
+				return OpResult{}, nil, err
+			}
+		}
 		if !recorded {
 			var err error
 			if r, err = s.run(st, req.GetMode()); err != nil {

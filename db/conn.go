@@ -63,7 +63,31 @@ type writer struct {
 	// lastID and lastChanges are what SQLite's last_insert_rowid() and changes() would say had only user
 	// statements run on this connection (see lastChange).
 	lastID, lastChanges int64
+	// counters, reqDML and reqTotalBase make last_insert_rowid(), changes() and total_changes() in SQL
+	// depend on the current request only (see startRequest): across requests they would depend on the
+	// connection's history, which a restarted replica does not share.
+	counters     connCounters
+	reqDML       bool
+	reqTotalBase int64
 }
+
+// startRequest begins a request's own view of the connection counters.
+func (w *writer) startRequest() {
+	w.counters.resetLastInsertRowid()
+	w.reqDML = false
+	w.reqTotalBase = w.counters.totalChanges()
+}
+
+// sqlChanges is changes() as SQL sees it: 0 until a statement of this request changed rows.
+func (w *writer) sqlChanges() int64 {
+	if !w.reqDML {
+		return 0
+	}
+	return w.counters.changes()
+}
+
+// sqlTotalChanges is total_changes() as SQL sees it: rows changed by this request so far.
+func (w *writer) sqlTotalChanges() int64 { return w.counters.totalChanges() - w.reqTotalBase }
 
 // lastChange returns the last insert id and rows affected to report for a user statement of the given
 // kind that the driver reported id and changed for. rqlite reports SQLite's connection-wide values, so a
@@ -71,8 +95,13 @@ type writer struct {
 // connection also runs the writer's own bookkeeping UPDATE, which must not show through.
 func (w *writer) lastChange(kind sqlscan.Kind, id, changed int64) (int64, int64) {
 	switch kind {
-	case sqlscan.Insert, sqlscan.Update, sqlscan.Delete, sqlscan.Replace:
-		w.lastID, w.lastChanges = id, changed
+	case sqlscan.Insert, sqlscan.Replace:
+		if changed > 0 { // an INSERT of nothing leaves the last insert id alone, as in SQLite
+			w.lastID = id
+		}
+		w.lastChanges, w.reqDML = changed, true
+	case sqlscan.Update, sqlscan.Delete:
+		w.lastChanges, w.reqDML = changed, true
 	}
 	return w.lastID, w.lastChanges
 }
@@ -90,7 +119,7 @@ func openWriter(path string, fk bool) (*writer, error) {
 		releaseClock(clk)
 		return nil, fmt.Errorf("open %s for writing: %w", path, err)
 	}
-	w := &writer{conn: conn, clock: clk, rng: rand.New(rand.NewPCG(1, 2))}
+	w := &writer{conn: conn, clock: clk, rng: rand.New(rand.NewPCG(1, 2)), counters: connCounters{db: connHandle(conn)}}
 	if err := w.init(); err != nil {
 		w.close()
 		return nil, fmt.Errorf("prepare %s: %w", path, err)
@@ -104,6 +133,12 @@ func (w *writer) init() error {
 	}
 	if err := w.conn.RegisterFunc("randomblob", w.randomblob, false); err != nil {
 		return fmt.Errorf("register randomblob(): %w", err)
+	}
+	if err := w.conn.RegisterFunc("changes", w.sqlChanges, false); err != nil {
+		return fmt.Errorf("register changes(): %w", err)
+	}
+	if err := w.conn.RegisterFunc("total_changes", w.sqlTotalChanges, false); err != nil {
+		return fmt.Errorf("register total_changes(): %w", err)
 	}
 	w.conn.RegisterAuthorizer(w.authorize)
 	w.internal = true
@@ -180,9 +215,11 @@ func (w *writer) randomblob(n int64) ([]byte, error) {
 // gigabytes.
 const maxRandomBlob = 64 << 20
 
-// authorize guards the writer against user statements that would break the node's own bookkeeping:
-// changing the state table, ending the writer's transaction (which carries the applied index), releasing
-// its savepoints, or attaching other files (which every replica would then create).
+// authorize guards the writer against user statements that would break the node's own bookkeeping or
+// let replicas diverge: changing the state table, ending the writer's transaction (which carries the
+// applied index), releasing its savepoints, attaching files (every replica would create them), TEMP
+// objects and connection settings (they live on this connection only, and a restarted replica loses
+// them).
 func (w *writer) authorize(op int, arg1, arg2, arg3 string) int {
 	if w.internal {
 		return sqlite3.SQLITE_OK
@@ -201,18 +238,45 @@ func (w *writer) authorize(op int, arg1, arg2, arg3 string) int {
 		if strings.EqualFold(arg2, stateTable) {
 			return sqlite3.SQLITE_DENY
 		}
-	case sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH:
+	case sqlite3.SQLITE_TRANSACTION:
 		return sqlite3.SQLITE_DENY
 	case sqlite3.SQLITE_SAVEPOINT:
 		if strings.HasPrefix(strings.ToLower(arg2), "_raftlite_") {
 			return sqlite3.SQLITE_DENY
 		}
 	case sqlite3.SQLITE_PRAGMA:
-		if strings.EqualFold(arg1, "writable_schema") && arg2 != "" {
+		if strings.EqualFold(arg1, "optimize") {
+			// Which tables it analyses depends on the queries this connection has run.
+			return sqlite3.SQLITE_DENY
+		}
+	}
+	return authorizeShared(op, arg1, arg2)
+}
+
+// authorizeShared is what readers and the writer both refuse: files other than the database, TEMP
+// objects, and connection settings outside a few that change nothing a replica or another client sees.
+func authorizeShared(op int, arg1, arg2 string) int {
+	switch op {
+	case sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH,
+		sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_INDEX, sqlite3.SQLITE_CREATE_TEMP_TRIGGER,
+		sqlite3.SQLITE_CREATE_TEMP_VIEW:
+		return sqlite3.SQLITE_DENY
+	case sqlite3.SQLITE_PRAGMA:
+		if arg2 != "" && !settablePragmas[strings.ToLower(arg1)] {
 			return sqlite3.SQLITE_DENY
 		}
 	}
 	return sqlite3.SQLITE_OK
+}
+
+// settablePragmas may be set by users. foreign_keys is applied per request (see soloPragma); the others
+// belong to the database file, which every replica changes alike, or change only performance.
+var settablePragmas = map[string]bool{
+	"foreign_keys": true, "user_version": true, "application_id": true, "auto_vacuum": true,
+	"page_size": true, "incremental_vacuum": true, "cache_size": true, "cache_spill": true,
+	"secure_delete": true, "shrink_memory": true, "table_info": true, "table_xinfo": true,
+	"index_info": true, "index_xinfo": true, "index_list": true, "foreign_key_list": true,
+	"foreign_key_check": true, "integrity_check": true, "quick_check": true, "pragma_list": true,
 }
 
 // exec runs one of the writer's own statements.

@@ -63,14 +63,21 @@ func (d *DB) Copy(ctx context.Context, dst string) (State, error) {
 	return st, nil
 }
 
-// Install replaces the database with the file at src (a Copy from another node), moving it into place.
-// Readers wait while the file is swapped.
-func (d *DB) Install(src string) error {
-	if _, err := inspect(src); err != nil {
+// Install replaces the database with the file at src (a Copy from another node), moving it into place,
+// provided it holds at least the entries up to minApplied. Readers wait while the file is swapped.
+func (d *DB) Install(src string, minApplied uint64) error {
+	st, err := inspect(src)
+	if err != nil {
 		return fmt.Errorf("install database from %s: %w", src, err)
+	}
+	if st.AppliedIndex < minApplied {
+		return fmt.Errorf("install database from %s: it holds entries up to %d, short of %d", src, st.AppliedIndex, minApplied)
 	}
 	return d.replace(src)
 }
+
+// ErrUnusable reports that the database could not be reopened after a failed swap: the node cannot go on.
+var ErrUnusable = errors.New("database unusable")
 
 // Load replaces the database with a user's SQLite file at src, as the log entry at index and term: the
 // file's own bookkeeping (if it has any, e.g. a backup of another cluster) is overwritten with this node's,
@@ -134,8 +141,9 @@ func inspect(path string) (State, error) {
 }
 
 // replace swaps src in as the database file. The old database is first checkpointed completely, so that
-// deleting its WAL loses nothing: whichever file is in place after a crash is whole.
-func (d *DB) replace(src string) error {
+// deleting its WAL loses nothing: whichever file is in place after a crash is whole. If the swap fails
+// midway, the writer is reopened on whichever file is in place.
+func (d *DB) replace(src string) (err error) {
 	d.swap.Lock()
 	defer d.swap.Unlock()
 	d.wmu.Lock()
@@ -143,6 +151,13 @@ func (d *DB) replace(src string) error {
 	if d.w == nil {
 		return errClosed
 	}
+	defer func() {
+		if err != nil && d.w == nil {
+			if rerr := d.openWriter(); rerr != nil {
+				err = fmt.Errorf("%w: %v (after %v)", ErrUnusable, rerr, err)
+			}
+		}
+	}()
 	d.readers.closeAll()
 	if err := d.w.exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return fmt.Errorf("checkpoint before replacing %s: %w", d.path, err)

@@ -273,7 +273,7 @@ func TestCopyInstallAndLoad(t *testing.T) {
 	}
 	dst := openTest(t)
 	apply(t, dst, execReq("CREATE TABLE other (x)"))
-	if err := dst.Install(copyPath); err != nil {
+	if err := dst.Install(copyPath, 2); err != nil {
 		t.Fatal(err)
 	}
 	if dst.State().AppliedIndex != 2 || count(t, dst, "foo") != 1 {
@@ -296,7 +296,7 @@ func TestCopyInstallAndLoad(t *testing.T) {
 	// Garbage is refused, and the database is untouched.
 	junk := filepath.Join(t.TempDir(), "junk.db")
 	os.WriteFile(junk, []byte("this is not a database at all, not even close............................................................................"), 0o600)
-	if err := dst.Install(junk); err == nil {
+	if err := dst.Install(junk, 0); err == nil {
 		t.Error("installing garbage succeeded")
 	}
 	if count(t, dst, "foo") != 1 {
@@ -416,14 +416,14 @@ func TestVacuumRunsAlone(t *testing.T) {
 	}
 }
 
-func TestStmtHandleFound(t *testing.T) {
+func TestHandlesFound(t *testing.T) {
 	d := openTest(t)
 	stmt, err := d.wstmts.prepare("SELECT 1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stmtHandle(stmt) == nil {
-		t.Fatal("cannot find the sqlite3_stmt inside go-sqlite3's SQLiteStmt: the driver changed; update stmtHandle")
+	if stmtHandle(stmt) == nil || connHandle(d.w.conn) == nil {
+		t.Fatal("cannot find the C handles inside go-sqlite3's SQLiteStmt or SQLiteConn: the driver changed; update handle.go")
 	}
 }
 

@@ -114,6 +114,11 @@ func (s *session) runPiece(sql string, args []driver.NamedValue, used int, mode 
 	}
 	if asQuery {
 		r, err := s.query(stmt, stmtArgs, mode)
+		if s.writer != nil && err == nil {
+			// A write run as a query (RETURNING) moves the connection's counters like any write.
+			c := s.writer.counters
+			s.writer.lastChange(kind, c.lastInsertRowid(), c.changes())
+		}
 		return r, n, err
 	}
 	res, err := stmt.ExecContext(s.ctx, stmtArgs)

@@ -46,6 +46,8 @@ func (p *pool) get(ctx context.Context) (*reader, error) {
 		<-p.sem
 		return nil, fmt.Errorf("open %s for reading: %w", p.path, err)
 	}
+	// A pooled connection serves other clients next: nothing one client does may stay on it.
+	conn.RegisterAuthorizer(func(op int, arg1, arg2, _ string) int { return authorizeShared(op, arg1, arg2) })
 	return &reader{conn: conn, stmts: newStmtCache(conn, 64)}, nil
 }
 

@@ -113,12 +113,12 @@ func (s *Store) applyTasks(tasks []applyTask) bool {
 				continue
 			}
 			processed = i
-			b.last = e
 			if isConf {
 				b.cs = conf.cs
 			}
 			if i <= dbApplied {
 				// Handed out again after a restart; the database already holds it.
+				b.last = e
 				continue
 			}
 			op := db.Op{Index: i, Term: e.GetTerm()}
@@ -130,12 +130,16 @@ func (s *Store) applyTasks(tasks []applyTask) bool {
 					// Every replica holds the same bytes, so every replica skips it alike.
 					s.log.Error("ignoring undecodable log entry", "index", i, "err", err)
 				} else if cmd.GetType() == command.Command_TYPE_LOAD {
+					// The entries before it first; it counts as applied only once the file is in place.
 					if !s.flush(b) {
 						return false
 					}
-					if !s.applyLoad(e, &cmd) {
+					res, ok := s.applyLoad(e, &cmd)
+					if !ok {
 						return false
 					}
+					s.applied.set(i, e.GetTerm(), b.cs)
+					s.deliver(e, res)
 					dbApplied = i
 					continue
 				} else if cmd.GetType() == command.Command_TYPE_REQUEST {
@@ -145,6 +149,7 @@ func (s *Store) applyTasks(tasks []applyTask) bool {
 			}
 			b.ops = append(b.ops, op)
 			b.entries = append(b.entries, e)
+			b.last = e
 		}
 	}
 	if !s.flush(b) {
@@ -213,35 +218,50 @@ func (s *Store) deliver(e *raftpb.Entry, res applyResult) {
 	}
 }
 
-// applyLoad replaces the database with the SQLite file a LOAD entry carries.
-func (s *Store) applyLoad(e *raftpb.Entry, cmd *command.Command) bool {
+// applyLoad replaces the database with the SQLite file a LOAD entry carries. A file that every replica
+// refuses alike (not a database) leaves the database as it was and is the entry's result; a failing disk
+// is retried.
+func (s *Store) applyLoad(e *raftpb.Entry, cmd *command.Command) (applyResult, bool) {
 	path := filepath.Join(s.snapDir(), fmt.Sprintf("load-%d.db", e.GetIndex()))
-	var loadErr string
+	defer os.Remove(path)
 	for attempt := 0; ; attempt++ {
 		err := gunzipTo(path, cmd.GetLoad())
+		if errors.Is(err, errBadLoad) {
+			return s.refuseLoad(e, err)
+		}
 		if err == nil {
 			err = s.db.Load(path, e.GetIndex(), e.GetTerm())
 		}
 		if err == nil {
-			break
+			return applyResult{}, true
 		}
-		os.Remove(path)
 		if errors.Is(err, db.ErrNotADatabase) {
-			// The same bytes are refused on every node: the entry changes nothing and says why.
-			loadErr = err.Error()
-			if _, err := s.db.Apply([]db.Op{{Index: e.GetIndex(), Term: e.GetTerm()}}); err == nil {
-				break
-			}
+			return s.refuseLoad(e, err)
+		}
+		if errors.Is(err, db.ErrUnusable) {
+			s.fail(err)
+			return applyResult{}, false
 		}
 		s.log.Error("cannot load database from the log; retrying", "index", e.GetIndex(), "err", err)
 		select {
 		case <-s.stopc:
-			return false
+			return applyResult{}, false
 		case <-time.After(time.Second):
 		}
 	}
-	s.deliver(e, applyResult{err: loadErr})
-	return true
+}
+
+func (s *Store) refuseLoad(e *raftpb.Entry, cause error) (applyResult, bool) {
+	for {
+		if _, err := s.db.Apply([]db.Op{{Index: e.GetIndex(), Term: e.GetTerm()}}); err == nil {
+			return applyResult{err: cause.Error()}, true
+		}
+		select {
+		case <-s.stopc:
+			return applyResult{}, false
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 var errNothingToSnapshot = errors.New("nothing new to snapshot")
@@ -273,6 +293,7 @@ func (s *Store) compact(force bool, trailing uint64) error {
 	if err := s.db.Checkpoint(); err != nil {
 		s.log.Warn("checkpoint after snapshot", "err", err)
 	}
+	s.removeStaleSnapshots(idx) // received ones raft never installed
 	s.log.Info("snapshot taken", "index", idx)
 	return nil
 }
@@ -347,7 +368,9 @@ func newWaiters() *waiters { return &waiters{byIndex: map[uint64]*proposal{}} }
 func (w *waiters) register(index uint64, p *proposal) {
 	w.mu.Lock()
 	if old := w.byIndex[index]; old != nil {
-		old.fail(ErrLeaderLost) // the log was rewritten at this index under a new leader
+		// This node's log was rewritten at the index, but another node may still hold the old entry
+		// and commit it later.
+		old.fail(ErrOutcomeUnknown)
 	}
 	w.byIndex[index] = p
 	w.mu.Unlock()
@@ -361,6 +384,19 @@ func (w *waiters) take(index uint64) *proposal {
 	return p
 }
 
+// failUpTo fails every waiter at or below index: entries a snapshot replaced, whose fate this node
+// cannot tell.
+func (w *waiters) failUpTo(index uint64, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, p := range w.byIndex {
+		if i <= index {
+			p.fail(err)
+			delete(w.byIndex, i)
+		}
+	}
+}
+
 func (w *waiters) failAll(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -368,4 +404,28 @@ func (w *waiters) failAll(err error) {
 		p.fail(err)
 		delete(w.byIndex, i)
 	}
+}
+
+// compactAll records a snapshot at the applied index (if there is none there yet) and compacts the log up
+// to it, keeping nothing behind it.
+func (s *Store) compactAll() error {
+	idx, _, cs := s.applied.snapshot()
+	snap, err := s.rlog.Snapshot()
+	if err != nil {
+		return err
+	}
+	if idx > snap.GetMetadata().GetIndex() {
+		if _, err := s.db.Sync(); err != nil {
+			return err
+		}
+		if err := s.rlog.CreateSnapshot(idx, cs); err != nil {
+			return fmt.Errorf("record snapshot at %d: %w", idx, err)
+		}
+	}
+	if first, _ := s.rlog.FirstIndex(); first <= idx {
+		if err := s.rlog.Compact(idx); err != nil {
+			return fmt.Errorf("compact log to %d: %w", idx, err)
+		}
+	}
+	return nil
 }

@@ -100,7 +100,7 @@ func (s *Store) joinChange(m *command.Member) (*raftpb.ConfChangeV2, error) {
 // recentlyActive reports whether the leader has heard from id within the last election timeout.
 func (s *Store) recentlyActive(id uint64) bool {
 	active := false
-	s.onRaft(func(rn *raft.RawNode) {
+	s.onRaft(context.Background(), func(rn *raft.RawNode) {
 		rn.WithProgress(func(pid uint64, _ raft.ProgressType, pr tracker.Progress) {
 			if pid == id {
 				active = pr.RecentActive
@@ -154,37 +154,36 @@ func (s *Store) promoteCaughtUpLearners(rn *raft.RawNode) {
 }
 
 // Remove takes the node with the given node-id out of the cluster (on the leader; followers pass it on).
+// It returns once the node is gone from the membership.
 func (s *Store) Remove(ctx context.Context, nodeID string) error {
-	if !s.IsLeader() {
-		_, err := s.callLeader(ctx, rpcRemove, &command.RemoveRequest{NodeId: nodeID})
-		return err
-	}
-	m, ok := s.members.byNodeID(nodeID)
-	if !ok {
-		return fmt.Errorf("%w: %s", errUnknownNode, nodeID)
-	}
-	cs := s.members.confState()
-	if isVoter(cs, m.GetRaftId()) && len(cs.GetVoters()) == 1 {
-		return fmt.Errorf("cannot remove %s: it is the only voter", nodeID)
-	}
 	for {
-		if _, ok := s.members.get(m.GetRaftId()); !ok {
-			return nil
+		if !s.IsLeader() {
+			_, err := s.callLeader(ctx, rpcRemove, &command.RemoveRequest{NodeId: nodeID})
+			return err
+		}
+		m, ok := s.members.byNodeID(nodeID)
+		if !ok {
+			return fmt.Errorf("%w: %s", errUnknownNode, nodeID)
+		}
+		cs := s.members.confState()
+		if isVoter(cs, m.GetRaftId()) && len(cs.GetVoters()) == 1 {
+			return fmt.Errorf("cannot remove %s: it is the only voter", nodeID)
 		}
 		cc, err := confChange([]*raftpb.ConfChangeSingle{change(raftpb.ConfChangeRemoveNode, m.GetRaftId())})
 		if err != nil {
 			return err
 		}
-		if err := s.proposeConfChange(ctx, cc); err != nil && !errors.Is(err, errConfDropped) {
-			return err
+		err = s.proposeConfChange(ctx, cc)
+		if _, still := s.members.get(m.GetRaftId()); !still {
+			return nil // removed (a leader that removed itself has stepped down by now)
 		}
-		if !s.IsLeader() {
-			return nil // the leader removed itself, and stepped down
+		if err != nil && !errors.Is(err, errConfDropped) && !errors.Is(err, ErrNotLeader) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("remove %s: %w", nodeID, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -198,7 +197,7 @@ func (s *Store) TransferLeadership(ctx context.Context, to uint64) error {
 		return ErrNotLeader
 	}
 	var target uint64
-	s.onRaft(func(rn *raft.RawNode) {
+	s.onRaft(ctx, func(rn *raft.RawNode) {
 		st := rn.Status()
 		var best uint64
 		for id, pr := range st.Progress {
@@ -267,8 +266,8 @@ func (s *Store) stepdownLocal(ctx context.Context, nodeID string, wait bool) err
 	return s.TransferLeadership(ctx, to)
 }
 
-// onRaft runs f on the raft loop and waits for it.
-func (s *Store) onRaft(f func(rn *raft.RawNode)) bool {
+// onRaft runs f on the raft loop and waits for it, or for ctx to end (f may then still run later).
+func (s *Store) onRaft(ctx context.Context, f func(rn *raft.RawNode)) bool {
 	if !s.running.Load() {
 		return false
 	}
@@ -277,11 +276,15 @@ func (s *Store) onRaft(f func(rn *raft.RawNode)) bool {
 	case s.actc <- func(rn *raft.RawNode) { f(rn); close(done) }:
 	case <-s.stopc:
 		return false
+	case <-ctx.Done():
+		return false
 	}
 	select {
 	case <-done:
 		return true
 	case <-s.stopc:
+		return false
+	case <-ctx.Done():
 		return false
 	}
 }

@@ -121,21 +121,34 @@ func (s *Store) serveLoad(ctx context.Context, req []byte) error {
 	return err
 }
 
+// errBadLoad marks a LOAD entry whose bytes do not decompress: the same on every node.
+var errBadLoad = errors.New("load: corrupt compressed database")
+
 // gunzipTo writes the SQLite file a LOAD entry carries to path.
 func gunzipTo(path string, gzipped []byte) error {
-	zr, err := gzip.NewReader(bytes.NewReader(gzipped))
-	if err != nil {
-		return fmt.Errorf("load: %w", err)
-	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(f, zr)
+	zr, err := gzip.NewReader(bytes.NewReader(gzipped))
+	if err == nil {
+		_, err = io.Copy(f, zr)
+		if err != nil && !isWriteError(err) {
+			err = fmt.Errorf("%w: %v", errBadLoad, err)
+		}
+	} else {
+		err = fmt.Errorf("%w: %v", errBadLoad, err)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// isWriteError tells a failing disk (to retry) from bad data (to refuse).
+func isWriteError(err error) bool {
+	var pe *os.PathError
+	return errors.As(err, &pe)
 }
 
 // bootMarker exists while a booted database is in place but the log has not yet been compacted past it:
@@ -165,6 +178,8 @@ func (s *Store) Boot(ctx context.Context, path string) error {
 	case <-s.stopc:
 		return ErrStopped
 	}
+	// Once the apply loop has the request it runs to the end: wait for it even past ctx, since returning
+	// early would leave the caller deleting the file being booted.
 	select {
 	case err := <-r.done:
 		return err
@@ -175,6 +190,11 @@ func (s *Store) Boot(ctx context.Context, path string) error {
 
 // boot runs on the apply loop, between entries.
 func (s *Store) boot(path string) error {
+	// Checked again here, in order with the log: a member added since the request was accepted would be
+	// sent the log, not the booted data.
+	if len(s.members.list()) != 1 {
+		return ErrNotSingleNode
+	}
 	idx, term, _ := s.applied.snapshot()
 	if err := os.WriteFile(s.bootMarker(), nil, 0o600); err != nil {
 		return fmt.Errorf("boot: %w", err)
@@ -189,9 +209,10 @@ func (s *Store) boot(path string) error {
 	return s.finishBoot()
 }
 
-// finishBoot compacts the log to the booted database and drops the marker.
+// finishBoot compacts the log up to the booted database, so that a node added later gets it as a
+// snapshot rather than the log that led to the old database, and drops the marker.
 func (s *Store) finishBoot() error {
-	if err := s.compact(true, 0); err != nil && !errors.Is(err, errNothingToSnapshot) {
+	if err := s.compactAll(); err != nil {
 		return fmt.Errorf("boot: compact log: %w", err)
 	}
 	if err := os.Remove(s.bootMarker()); err != nil && !os.IsNotExist(err) {

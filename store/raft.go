@@ -61,7 +61,9 @@ func (s *Store) startRaft(peers []raft.Peer) error {
 // raftLoop is the state only the raft goroutine touches.
 type raftLoop struct {
 	rn *raft.RawNode
-	// unindexed are accepted proposals whose log index raft has not shown us yet.
+	// proposals wait for the end of the round; unindexed are accepted proposals whose log index raft has
+	// not shown us yet.
+	proposals []*proposal
 	unindexed []*proposal
 	reads     readBatches
 	ticks     uint64
@@ -87,7 +89,7 @@ func (s *Store) runRaft(rn *raft.RawNode, tickEvery time.Duration, campaign bool
 		select {
 		case <-s.stopc:
 			l.reads.failAll(ErrStopped)
-			for _, p := range l.unindexed {
+			for _, p := range append(l.unindexed, l.proposals...) {
 				p.fail(ErrStopped)
 			}
 			return
@@ -98,13 +100,19 @@ func (s *Store) runRaft(rn *raft.RawNode, tickEvery time.Duration, campaign bool
 		case msgs := <-s.recvc:
 			s.step(rn, msgs)
 		case p := <-s.propc:
-			s.propose(l, p)
+			l.proposals = append(l.proposals, p)
 		case r := <-s.readc:
 			l.reads.add(r)
 		case f := <-s.actc:
 			f(rn)
 		}
 		s.drain(l)
+		// Proposals go to raft last, after every message of this round: a message stepped after a proposal
+		// could truncate it before the Ready, while raft has already queued it for the followers.
+		for _, p := range l.proposals {
+			s.propose(l, p)
+		}
+		l.proposals = l.proposals[:0]
 		if l.reads.hasPending() {
 			s.issueReadIndex(l)
 		}
@@ -123,7 +131,7 @@ func (s *Store) drain(l *raftLoop) {
 		case msgs := <-s.recvc:
 			s.step(l.rn, msgs)
 		case p := <-s.propc:
-			s.propose(l, p)
+			l.proposals = append(l.proposals, p)
 		case r := <-s.readc:
 			l.reads.add(r)
 		case f := <-s.actc:
@@ -220,30 +228,21 @@ func (s *Store) handleReady(l *raftLoop, rd raft.Ready) bool {
 	return true
 }
 
-// save persists entries and hard state, retrying while the disk refuses (full, failing): raft must not go
-// on as if they were durable. Meanwhile this node neither acknowledges nor votes.
+// save persists entries and hard state. If the log cannot be written, the node stops: raft must not go
+// on as if they were durable, and the log refuses further writes after a failure anyway (a failed fsync
+// may have lost data), so only a restart, which reads the disk again, can continue safely.
 func (s *Store) save(rd raft.Ready) bool {
-	for attempt := 0; ; attempt++ {
-		err := s.rlog.Save(rd.HardState, rd.Entries, rd.MustSync)
-		if err == nil {
-			if attempt > 0 {
-				s.log.Info("Raft log writable again")
-			}
-			return true
-		}
-		s.log.Error("cannot write the Raft log; retrying", "err", err, "attempt", attempt+1)
-		select {
-		case <-s.stopc:
-			return false
-		case <-time.After(time.Second):
-		}
+	if err := s.rlog.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
+		s.fail(fmt.Errorf("write the Raft log: %w", err))
+		return false
 	}
+	return true
 }
 
 // indexProposals learns the log index of each accepted proposal from the entries raft appended. Each
 // entry is matched by content (raft appends clones of what it was given): a command by its proposer and
-// request id, a conf change by its encoding. A proposal with no entry (leadership was lost in between, or
-// raft replaced a conf change it would not accept) is failed: it will never be applied.
+// request id, a conf change by its encoding. A conf change with no entry was replaced by raft (another was
+// pending) and never applies; a command with no entry has an unknown fate, since raft may have sent it.
 func (s *Store) indexProposals(l *raftLoop, ents []*raftpb.Entry) {
 	if len(l.unindexed) == 0 {
 		return
@@ -258,8 +257,12 @@ func (s *Store) indexProposals(l *raftLoop, ents []*raftpb.Entry) {
 		}
 	}
 	for _, p := range l.unindexed {
-		if p != nil {
-			p.fail(ErrLeaderLost)
+		switch {
+		case p == nil:
+		case p.cc != nil:
+			p.fail(errConfDropped) // raft replaced it with an empty entry: another change was pending
+		default:
+			p.fail(ErrOutcomeUnknown)
 		}
 	}
 	l.unindexed = l.unindexed[:0]
@@ -273,6 +276,10 @@ func (s *Store) applyConfChange(rn *raft.RawNode, e *raftpb.Entry) appliedConf {
 		// Every node decodes the same bytes: skipping it everywhere keeps replicas identical.
 		s.log.Error("ignoring undecodable conf change", "index", e.GetIndex(), "err", err)
 		return appliedConf{index: e.GetIndex(), cs: s.members.confState(), membership: s.members.encode()}
+	}
+	if err := checkConfChange(rn, cc); err != nil {
+		s.log.Warn("cancelling a membership change that would leave an invalid configuration", "index", e.GetIndex(), "err", err)
+		cc, changes, added = cancelConfChange(cc), nil, nil
 	}
 	cs := rn.ApplyConfChange(cc)
 	s.members.apply(changes, added, cs)

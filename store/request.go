@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -47,7 +48,11 @@ type ReadOptions struct {
 // ErrStaleRead is returned for a level-none read on a node that has not heard from the leader recently.
 var ErrStaleRead = errors.New("stale read")
 
+// requestIDs numbers this process's proposals. It starts at a random point: a proposal is recognised in the
+// log by (Raft ID, request id), and the Raft ID outlives the process.
 var requestIDs atomic.Uint64
+
+func init() { requestIDs.Store(rand.Uint64() >> 1) }
 
 // IsLeader reports whether this node believes it leads the cluster.
 func (s *Store) IsLeader() bool { return raft.StateType(s.raftState.Load()) == raft.StateLeader }

@@ -126,7 +126,8 @@ func (s *Store) leaderAddr() (string, error) {
 	return m.GetRaftAddr(), nil
 }
 
-// callLeader sends an internal call to the leader.
+// callLeader sends an internal call to the leader. Calls that change something are sent at most once:
+// after a lost connection there is no telling whether the leader ran it.
 func (s *Store) callLeader(ctx context.Context, method uint8, req proto.Message) ([]byte, error) {
 	addr, err := s.leaderAddr()
 	if err != nil {
@@ -136,7 +137,7 @@ func (s *Store) callLeader(ctx context.Context, method uint8, req proto.Message)
 	if err != nil {
 		return nil, err
 	}
-	return s.tr.Call(ctx, addr, method, b)
+	return s.tr.CallOnce(ctx, addr, method, b)
 }
 
 // Forward sends a request to the leader and returns its answer (the follower side of transparent

@@ -73,13 +73,10 @@ func (s *Store) installSnapshot(snap *raftpb.Snapshot) error {
 // install runs on the apply loop.
 func (s *Store) install(snap *raftpb.Snapshot, path string) error {
 	meta := snap.GetMetadata()
-	if err := s.db.Install(path); err != nil {
+	if err := s.db.Install(path, meta.GetIndex()); err != nil {
 		return err
 	}
 	st := s.db.State()
-	if st.AppliedIndex < meta.GetIndex() {
-		return fmt.Errorf("received database holds entries up to %d, short of the snapshot's %d", st.AppliedIndex, meta.GetIndex())
-	}
 	if err := s.members.load(st.Membership); err != nil {
 		return err
 	}
@@ -87,6 +84,8 @@ func (s *Store) install(snap *raftpb.Snapshot, path string) error {
 	s.members.setConf(cs)
 	s.syncPeers()
 	s.applied.set(meta.GetIndex(), meta.GetTerm(), cs)
+	// Proposals this node made up to here were replaced by the snapshot: whether they are in it is unknown.
+	s.waiters.failUpTo(meta.GetIndex(), ErrOutcomeUnknown)
 	s.removeStaleSnapshots(meta.GetIndex())
 	s.log.Info("installed snapshot from leader", "index", meta.GetIndex(), "db_applied", st.AppliedIndex)
 	return nil

@@ -121,7 +121,7 @@ func (s *Store) Members() []Member { return s.members.list() }
 
 // Snapshot compacts the log now, keeping trailing entries (0: the configured number) behind it.
 // It reports errNothingToSnapshot (ErrNothingNew) when nothing was applied since the last one.
-func (s *Store) Snapshot(trailing uint64) error {
+func (s *Store) Snapshot(ctx context.Context, trailing uint64) error {
 	if trailing == 0 {
 		trailing = s.cfg.TrailingLogs
 	}
@@ -130,12 +130,16 @@ func (s *Store) Snapshot(trailing uint64) error {
 	case s.snapc <- r:
 	case <-s.stopc:
 		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	select {
 	case err := <-r.done:
 		return err
 	case <-s.stopc:
 		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -22,14 +22,17 @@ import (
 
 // Errors callers act on.
 var (
-	ErrNotLeader   = errors.New("not leader")
-	ErrNoLeader    = errors.New("leader not found")
-	ErrNotOpen     = errors.New("store not open")
-	ErrStopped     = errors.New("store stopped")
-	ErrLeaderLost  = errors.New("leadership lost while committing log")
-	ErrTimeout     = errors.New("timed out waiting for the log")
-	ErrTooLarge    = errors.New("request too large for the log")
-	errUnknownNode = errors.New("node is not a member of the cluster")
+	ErrNotLeader  = errors.New("not leader")
+	ErrNoLeader   = errors.New("leader not found")
+	ErrNotOpen    = errors.New("store not open")
+	ErrStopped    = errors.New("store stopped")
+	ErrLeaderLost = errors.New("leadership lost while committing log")
+	// ErrOutcomeUnknown: leadership changed after the request was proposed, and it may or may not be
+	// applied in the end; unlike ErrLeaderLost, retrying it can apply it twice.
+	ErrOutcomeUnknown = errors.New("leadership changed while committing log; the request may or may not have been applied")
+	ErrTimeout        = errors.New("timed out waiting for the log")
+	ErrTooLarge       = errors.New("request too large for the log")
+	errUnknownNode    = errors.New("node is not a member of the cluster")
 )
 
 // maxEntrySize bounds one log entry; larger requests are refused before they are proposed.
@@ -124,6 +127,10 @@ func Open(cfg Config) (*Store, error) {
 	var err error
 	if s.raftID, err = loadOrCreateRaftID(cfg.DataDir); err != nil {
 		return nil, err
+	}
+	// Everything in the snapshot directory is transient; files a crash left behind are whole database copies.
+	if err := os.RemoveAll(s.snapDir()); err != nil {
+		return nil, fmt.Errorf("clear snapshot directory: %w", err)
 	}
 	if err := os.MkdirAll(s.snapDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("create snapshot directory: %w", err)
