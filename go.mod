@@ -7,3 +7,5 @@ require (
 	go.etcd.io/raft/v3 v3.7.0
 	google.golang.org/protobuf v1.36.12
 )
+
+require github.com/rqlite/gorqlite v0.0.0-20260504155303-50d445fd0ab9 // indirect
