@@ -8,4 +8,7 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require github.com/rqlite/gorqlite v0.0.0-20260504155303-50d445fd0ab9 // indirect
+require (
+	github.com/anishathalye/porcupine v1.3.1 // indirect
+	github.com/rqlite/gorqlite v0.0.0-20260504155303-50d445fd0ab9 // indirect
+)

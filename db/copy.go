@@ -122,6 +122,9 @@ func badFile(err error) error {
 	return err
 }
 
+// Inspect reads the state of the database at path without changing anything.
+func Inspect(path string) (State, error) { return inspect(path) }
+
 // inspect checks that path is a SQLite database this package can open.
 func inspect(path string) (State, error) {
 	conn, err := openConn(readerDSN(path, false))

@@ -117,6 +117,9 @@ func (d *DB) Close() error {
 	d.wstmts.close()
 	err := d.w.close()
 	d.w = nil
+	if err == nil {
+		err = writeFingerprint(d.path)
+	}
 	return err
 }
 

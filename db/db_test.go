@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -443,5 +444,29 @@ func TestRowReturningWritesDoNotWedgeTheWriter(t *testing.T) {
 	apply(t, d, execReq("INSERT INTO foo VALUES (9)"))
 	if n := count(t, d, "foo"); n != 1 {
 		t.Errorf("rows = %d, want 1", n)
+	}
+}
+
+func TestFingerprintCatchesChangesWhileStopped(t *testing.T) {
+	d := openTest(t)
+	apply(t, d, execReq("CREATE TABLE foo (x)", "INSERT INTO foo VALUES (1)"))
+	path := d.Path()
+	d.Close()
+	if err := VerifyFingerprint(path); err != nil {
+		t.Fatalf("untouched file: %v", err)
+	}
+	d, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	b, _ := os.ReadFile(path)
+	b[len(b)-100] ^= 0xff // a flipped bit in a page SQLite would not notice
+	os.WriteFile(path, b, 0o600)
+	if err := VerifyFingerprint(path); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("damaged file: %v", err)
+	}
+	if err := VerifyFingerprint(path); err != nil {
+		t.Errorf("the fingerprint must be gone after one check: %v", err)
 	}
 }

@@ -46,6 +46,21 @@ type Log struct {
 	// (and Linux may have dropped the dirty pages), so only a reopen, which re-reads the disk, is safe.
 	failed error
 	closed bool
+	repair Repair
+}
+
+// Repair describes what Open cut from the tail of the log.
+type Repair struct {
+	Dropped int64  // bytes removed; 0 if the log was whole
+	Corrupt bool   // a whole record was wrong (not merely torn): acknowledged data may have been lost
+	Reason  string // what was wrong
+}
+
+// Repaired reports what Open cut from the tail of the log.
+func (l *Log) Repaired() Repair {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.repair
 }
 
 var _ raft.Storage = (*Log)(nil)

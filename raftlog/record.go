@@ -38,12 +38,25 @@ var errRecordTooLarge = errors.New("record larger than 1 GiB")
 // It is the only error that tail repair may act on; I/O errors must never cause truncation.
 type badRecordError struct {
 	reason string
+	// torn: the record is incomplete, which only a write cut short leaves (and a write is acknowledged
+	// only after its fsync, so nothing acknowledged is lost). Otherwise the record is whole but wrong:
+	// damage after the fact, which may have taken acknowledged data with it.
+	torn bool
 }
 
 func (e *badRecordError) Error() string { return "bad record: " + e.reason }
 
 func badRecord(format string, args ...any) error {
 	return &badRecordError{reason: fmt.Sprintf(format, args...)}
+}
+
+func tornRecord(format string, args ...any) error {
+	return &badRecordError{reason: fmt.Sprintf(format, args...), torn: true}
+}
+
+func isTorn(err error) bool {
+	var b *badRecordError
+	return errors.As(err, &b) && b.torn
 }
 
 func isBadRecord(err error) bool {
@@ -178,7 +191,7 @@ func (rr *recordReader) next() (byte, []byte, error) {
 		return 0, nil, io.EOF
 	}
 	if remaining < frameSize {
-		return 0, nil, badRecord("torn frame: %d bytes left", remaining)
+		return 0, nil, tornRecord("torn frame: %d bytes left", remaining)
 	}
 	var hdr [frameSize]byte
 	if _, err := io.ReadFull(rr.r, hdr[:]); err != nil {
@@ -188,11 +201,11 @@ func (rr *recordReader) next() (byte, []byte, error) {
 	sum := binary.LittleEndian.Uint32(hdr[4:8])
 	switch {
 	case n == 0:
-		return 0, nil, badRecord("zero length")
+		return 0, nil, tornRecord("zero length") // a zero-filled tail: space allocated, never written
 	case n > maxRecordSize:
 		return 0, nil, badRecord("length %d exceeds limit", n)
 	case n > remaining-frameSize:
-		return 0, nil, badRecord("torn record: length %d, %d bytes left", n, remaining-frameSize)
+		return 0, nil, tornRecord("torn record: length %d, %d bytes left", n, remaining-frameSize)
 	}
 	if int64(cap(rr.body)) < n {
 		rr.body = make([]byte, n)

@@ -11,6 +11,9 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// ErrCorrupt reports damage Open cannot repair without losing data that may have been acknowledged.
+var ErrCorrupt = errors.New("raft log corrupt")
+
 // dropTornLastSegments removes trailing segments whose header was torn by a crash during their creation.
 // Creation writes and fsyncs the header before anything else goes into the file (and fsyncs the previous
 // segment first), so a torn header has nothing behind it and the file holds nothing acknowledged. A bad
@@ -28,10 +31,10 @@ func (l *Log) dropTornLastSegments(segs []*segment) ([]*segment, error) {
 			return nil, err
 		}
 		if end, ok := headerRecordEnd(seg); ok && end < size {
-			return nil, fmt.Errorf("raft log segment %s: its header is damaged but records follow it (%v); refusing to discard them", seg.path, err)
+			return nil, fmt.Errorf("%w: segment %s: its header is damaged but records follow it (%v); refusing to discard them", ErrCorrupt, seg.path, err)
 		}
 		if len(segs) == 1 && seg.seq != 1 {
-			return nil, fmt.Errorf("raft log segment %s: the only segment has a damaged header (%v); refusing to start from an empty log", seg.path, err)
+			return nil, fmt.Errorf("%w: segment %s: the only segment has a damaged header (%v); refusing to start from an empty log", ErrCorrupt, seg.path, err)
 		}
 		l.logger.Warn("raft log: removing last segment with a torn header",
 			"file", seg.path, "offset", 0, "dropped_bytes", size, "reason", err)
@@ -122,8 +125,8 @@ func (l *Log) replaySegment(seg *segment, st *memState, last bool) error {
 			return l.truncateTail(seg, start, size, err)
 		}
 		if isBadRecord(err) {
-			return fmt.Errorf("raft log segment %s is corrupt at offset %d (not the last segment, so not repairable): %w",
-				seg.path, start, err)
+			return fmt.Errorf("%w: segment %s at offset %d (not the last segment, so not repairable): %v",
+				ErrCorrupt, seg.path, start, err)
 		}
 		return fmt.Errorf("replay raft log segment %s at offset %d: %w", seg.path, start, err)
 	}
@@ -132,6 +135,7 @@ func (l *Log) replaySegment(seg *segment, st *memState, last bool) error {
 func (l *Log) truncateTail(seg *segment, at, size int64, reason error) error {
 	l.logger.Warn("raft log: truncating torn or corrupt tail",
 		"file", seg.path, "offset", at, "dropped_bytes", size-at, "reason", reason)
+	l.repair = Repair{Dropped: size - at, Corrupt: !isTorn(reason), Reason: reason.Error()}
 	f, err := os.OpenFile(seg.path, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open raft log segment %s for repair: %w", seg.path, err)

@@ -2,6 +2,7 @@ package raftlog
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -491,7 +492,7 @@ func TestCorruptLastSegmentEveryOffset(t *testing.T) {
 				if o < ls.header && !headerDamageLooksTorn(pristine, o, ls, seq) {
 					// A damaged header with records behind it is not a crash during creation: Open must
 					// refuse rather than drop what follows.
-					if err == nil || !strings.Contains(err.Error(), filepath.Base(ls.path)) {
+					if err == nil || !strings.Contains(err.Error(), filepath.Base(ls.path)) || !errors.Is(err, ErrCorrupt) {
 						t.Fatalf("flip at %d in the header: Open = %v, want an error naming the segment", o, err)
 					}
 					continue
@@ -549,4 +550,47 @@ func headerDamageLooksTorn(pristine []byte, o int64, ls lastSegment, seq uint64)
 		return false
 	}
 	return ls.others > 0 || seq == 1
+}
+
+// A record cut short is torn (safe to drop); a whole record that is wrong is corrupt (the node may have
+// lost acknowledged data), and Repaired says which.
+func TestRepairSaysTornOrCorrupt(t *testing.T) {
+	noFsync(t)
+	for _, tc := range []struct {
+		name    string
+		damage  func(b []byte) []byte
+		corrupt bool
+	}{
+		{"partial record appended", func(b []byte) []byte { return append(b, 0x40, 0, 0, 0, 1, 2, 3, 4, 9) }, false},
+		{"zeros appended", func(b []byte) []byte { return append(b, make([]byte, 64)...) }, false},
+		{"last record cut", func(b []byte) []byte { return b[:len(b)-3] }, false},
+		{"byte flipped in the last record", func(b []byte) []byte { b[len(b)-2] ^= 0x10; return b }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l, err := Open(dir, quietOpts(1<<20))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := uint64(1); i <= 5; i++ {
+				if err := l.Save(nil, []*raftpb.Entry{{Index: new(i), Term: new(uint64(1)), Data: []byte("entry data")}}, true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l.Close()
+			segs := segFiles(t, dir)
+			last := segs[len(segs)-1]
+			b, _ := os.ReadFile(last)
+			os.WriteFile(last, tc.damage(b), 0o600)
+			l, err = Open(dir, quietOpts(1<<20))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			r := l.Repaired()
+			if r.Dropped == 0 || r.Corrupt != tc.corrupt {
+				t.Errorf("Repaired() = %+v, want corrupt=%v", r, tc.corrupt)
+			}
+		})
+	}
 }

@@ -168,3 +168,12 @@ func raftTestLevel() slog.Level {
 	}
 	return slog.LevelWarn
 }
+
+func mustListen(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}

@@ -75,7 +75,7 @@ func setAsideOrphanedDB(path string) (string, error) {
 		return "", nil
 	}
 	aside := fmt.Sprintf("%s.orphaned-%s", path, time.Now().UTC().Format("20060102T150405"))
-	for _, suffix := range []string{"", "-wal", "-shm"} {
+	for _, suffix := range []string{"", "-wal", "-shm", ".check"} {
 		if err := os.Rename(path+suffix, aside+suffix); err != nil && !os.IsNotExist(err) {
 			return "", fmt.Errorf("set aside %s: %w", path+suffix, err)
 		}

@@ -135,7 +135,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(s.snapDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("create snapshot directory: %w", err)
 	}
-	if s.rlog, err = raftlog.Open(filepath.Join(cfg.DataDir, "raft"), raftlog.Options{Logger: s.log}); err != nil {
+	if err := s.openLog(); err != nil {
 		return nil, err
 	}
 	if s.fresh() {

@@ -326,7 +326,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"d1", "d2"}, "arguments after data directory"},
 		{[]string{"-raft-snap-int", "soon", "d"}, "invalid value"},
 	} {
-		out, err := exec.Command(binary, tc.args...).CombinedOutput()
+		out, err := exec.Command(raftlitedBin, tc.args...).CombinedOutput()
 		if err == nil {
 			t.Errorf("%v: exit status 0", tc.args)
 		}

@@ -22,7 +22,7 @@ import (
 	"time"
 )
 
-var binary string
+var raftlitedBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "raftlite-system-")
@@ -30,8 +30,8 @@ func TestMain(m *testing.M) {
 		fmt.Println(err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "raftlited")
-	build := exec.Command("go", "build", "-tags", buildTags(), "-o", binary, "github.com/raftlite/raftlite/cmd/raftlited")
+	raftlitedBin = filepath.Join(dir, "raftlited")
+	build := exec.Command("go", "build", "-tags", buildTags(), "-o", raftlitedBin, "github.com/raftlite/raftlite/cmd/raftlited")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Printf("build raftlited: %v\n%s", err, out)
 		os.Exit(1)
@@ -61,6 +61,7 @@ type node struct {
 	dir      string
 	httpAddr string
 	raftAddr string
+	raftAdv  string // advertised Raft address (a fault proxy), if not raftAddr
 	flags    []string
 	logPath  string
 
@@ -107,6 +108,9 @@ func newNode(t *testing.T, id string, flags ...string) *node {
 func (n *node) args() []string {
 	args := []string{"-node-id", n.id, "-http-addr", n.httpAddr, "-raft-addr", n.raftAddr,
 		"-raft-election-timeout", "500ms", "-raft-heartbeat-timeout", "500ms", "-join-interval", "250ms", "-join-attempts", "80"}
+	if n.raftAdv != "" {
+		args = append(args, "-raft-adv-addr", n.raftAdv)
+	}
 	args = append(args, n.flags...)
 	return append(args, n.dir)
 }
@@ -119,7 +123,7 @@ func (n *node) start() *node {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	cmd := exec.Command(binary, n.args()...)
+	cmd := exec.Command(raftlitedBin, n.args()...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		n.t.Fatal(err)
@@ -164,6 +168,25 @@ func (n *node) signal(sig syscall.Signal) {
 }
 
 func (n *node) kill() { n.signal(syscall.SIGKILL) }
+
+// pause stops the process (SIGSTOP) for d, then lets it go on.
+func (n *node) pause(d time.Duration) {
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(d)
+	cmd.Process.Signal(syscall.SIGCONT)
+}
+
+func (n *node) running() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.cmd != nil
+}
 func (n *node) stop() { n.signal(syscall.SIGTERM) }
 
 func (n *node) url(path string) string { return "http://" + n.httpAddr + path }

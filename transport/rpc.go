@@ -88,6 +88,15 @@ func (t *Transport) dialRPC(ctx context.Context, addr string, kind byte) (*rpcCo
 	}
 	c := &rpcConn{conn: conn, br: bufio.NewReaderSize(conn, 16<<10), bw: bufio.NewWriterSize(conn, 16<<10)}
 	_ = c.bw.WriteByte(kind)
+	// The hello says who is calling (no answer is awaited: the first response doubles as one).
+	hb, err := Hello{FromID: t.cfg.ID, FromNodeID: t.cfg.NodeID, FromAddr: t.cfg.Addr}.marshal()
+	if err == nil {
+		err = writeFrame(c.bw, hb)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("rpc hello: %w", err)
+	}
 	return c, nil
 }
 

@@ -12,6 +12,9 @@ import (
 
 // serveRPC is the acceptor side of an rpc connection (kind 3): requests one after another until EOF.
 func (t *Transport) serveRPC(conn net.Conn, br *bufio.Reader, bw *bufio.Writer) error {
+	if _, err := readCallerHello(br); err != nil {
+		return fmt.Errorf("rpc: %w", err)
+	}
 	for {
 		// The first request arrives under the handshake deadline set on accept; later ones get the idle one.
 		f, err := readFrame(br, t.maxFrame, nil)
@@ -48,6 +51,9 @@ func (t *Transport) serveRPC(conn net.Conn, br *bufio.Reader, bw *bufio.Writer) 
 
 // serveStreamRPC is the acceptor side of a stream rpc (kind 4): one request, a status, then the data.
 func (t *Transport) serveStreamRPC(conn net.Conn, br *bufio.Reader, bw *bufio.Writer) error {
+	if _, err := readCallerHello(br); err != nil {
+		return fmt.Errorf("stream rpc: %w", err)
+	}
 	f, err := readFrame(br, t.maxFrame, nil)
 	if err != nil {
 		return fmt.Errorf("stream rpc: read request: %w", err)
@@ -133,4 +139,13 @@ func (w *streamRPCWriter) Flush() error {
 		return err
 	}
 	return nil
+}
+
+// readCallerHello reads the hello an rpc caller opens with: who is calling.
+func readCallerHello(br *bufio.Reader) (Hello, error) {
+	f, err := readFrame(br, maxHelloFrame, nil)
+	if err != nil {
+		return Hello{}, fmt.Errorf("read hello: %w", err)
+	}
+	return parseHello(f)
 }

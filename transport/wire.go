@@ -30,11 +30,11 @@ import "time"
 //	  A: status (OK once the handler has stored the verified data)
 //
 //	rpc (3): persistent, requests served one after another until EOF
-//	  D: kind, then per call: frame([method][request])
+//	  D: kind, hello (unanswered: it only names the caller), then per call: frame([method][request])
 //	  A: frame([0][response]) or frame([1][error text])
 //
 //	stream rpc (4): one call per connection
-//	  D: kind, frame([method][request])
+//	  D: kind, hello (unanswered), frame([method][request])
 //	  A: status; if OK: chunk frames, an empty frame, trailer [4-byte CRC32-Castagnoli of the data]
 //	  A handler that fails after data has started cannot be reported in-band, so the acceptor cuts the
 //	  connection and the caller's reader returns an error.

@@ -1,0 +1,399 @@
+package system_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/raftlite/raftlite/raftlog"
+)
+
+// chaosDuration sets the length of each chaos run; `make chaos` runs the long ones.
+var chaosDuration = flag.Duration("chaos", 0, "length of each chaos run (0: the short runs of the normal suite)")
+
+// chaosCluster is a cluster whose Raft traffic goes through a faultNet.
+type chaosCluster struct {
+	t     *testing.T
+	net   *faultNet
+	nodes []*node
+	mu    sync.Mutex
+	log   []string
+	count map[string]int
+}
+
+func newChaosCluster(t *testing.T, n int) *chaosCluster {
+	t.Helper()
+	c := &chaosCluster{t: t, net: newFaultNet(), count: map[string]int{}}
+	t.Cleanup(c.net.close)
+	for i := 1; i <= n; i++ {
+		nd := newNode(t, fmt.Sprintf("n%d", i))
+		adv, err := c.net.add(nd.id, nd.raftAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd.raftAdv = adv
+		if i > 1 {
+			nd.flags = []string{"-join", c.nodes[0].raftAdv}
+		}
+		// Compact often, so that snapshots are sent during the run.
+		nd.flags = append(nd.flags, "-raft-snap", "300", "-raft-snap-int", "500ms")
+		c.nodes = append(c.nodes, nd)
+	}
+	c.nodes[0].start()
+	waitLeader(t, c.nodes[0])
+	for _, nd := range c.nodes[1:] {
+		nd.start()
+	}
+	waitVoters(t, c.nodes, n)
+	return c
+}
+
+func (c *chaosCluster) note(kind, format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.count[kind]++
+	c.log = append(c.log, fmt.Sprintf("%s %s: %s", time.Now().Format("15:04:05.000"), kind, fmt.Sprintf(format, args...)))
+}
+
+func (c *chaosCluster) leader() *node {
+	for _, n := range c.nodes {
+		if n.running() && n.isLeader() {
+			return n
+		}
+	}
+	return nil
+}
+
+// pick chooses a node, the leader half of the time.
+func (c *chaosCluster) pick() *node {
+	if l := c.leader(); l != nil && rand.IntN(2) == 0 {
+		return l
+	}
+	return c.nodes[rand.IntN(len(c.nodes))]
+}
+
+// nemesis injects one fault at a time, each undone before the next, until stop closes.
+func (c *chaosCluster) nemesis(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Duration(500+rand.IntN(1500)) * time.Millisecond):
+		}
+		victim := c.pick()
+		switch rand.IntN(9) {
+		case 0:
+			c.note("kill", "kill -9 %s, restart", victim.id)
+			victim.kill()
+			time.Sleep(time.Duration(rand.IntN(1500)) * time.Millisecond)
+			victim.start()
+		case 1:
+			d := time.Duration(800+rand.IntN(1500)) * time.Millisecond
+			c.note("pause", "SIGSTOP %s for %s", victim.id, d)
+			victim.pause(d)
+		case 2, 3:
+			mode, name := cut, "cut"
+			if rand.IntN(2) == 0 {
+				mode, name = blackhole, "blackhole"
+			}
+			groups := c.split(victim)
+			d := time.Duration(1000+rand.IntN(2500)) * time.Millisecond
+			c.note("partition", "%s %v for %s", name, groups, d)
+			c.net.partition(mode, groups...)
+			time.Sleep(d)
+			c.net.heal()
+		case 4:
+			d := time.Duration(20+rand.IntN(60)) * time.Millisecond
+			c.note("delay", "%s into %s for 2s", d, victim.id)
+			c.net.setDelay(victim.id, d)
+			time.Sleep(2 * time.Second)
+			c.net.setDelay(victim.id, 0)
+		case 5:
+			c.note("wipe", "kill -9 %s, delete its data directory, start it with the same command", victim.id)
+			victim.kill()
+			os.RemoveAll(victim.dir)
+			victim.start()
+		case 6:
+			c.note("torn-log", "kill -9 %s, leave a write cut short at the end of its Raft log, restart", victim.id)
+			victim.kill()
+			tearLogTail(victim)
+			victim.start()
+		case 7:
+			c.note("corrupt-log", "kill -9 %s, damage the last record of its Raft log, restart", victim.id)
+			victim.kill()
+			corruptLastRecord(victim)
+			victim.start()
+		case 8:
+			c.note("corrupt-db", "stop %s, damage its database file, restart", victim.id)
+			victim.stop()
+			corruptDB(victim)
+			victim.start()
+		}
+	}
+}
+
+// split isolates victim from the others, or (in a larger cluster) splits off a minority containing it.
+func (c *chaosCluster) split(victim *node) [][]string {
+	var minority, majority []string
+	size := 1 + rand.IntN((len(c.nodes)-1)/2)
+	minority = append(minority, victim.id)
+	for _, n := range c.nodes {
+		if n != victim && len(minority) < size && rand.IntN(2) == 0 {
+			minority = append(minority, n.id)
+		} else if n != victim {
+			majority = append(majority, n.id)
+		}
+	}
+	return [][]string{minority, majority}
+}
+
+// tearLogTail leaves what a crash in the middle of an append leaves: the start of a record that was never
+// completed (so never fsynced, so never acknowledged) after everything that was.
+func tearLogTail(n *node) {
+	last := lastSegmentFile(n)
+	if last == "" {
+		return
+	}
+	f, err := os.OpenFile(last, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	partial := make([]byte, 8+rand.IntN(100))
+	binary.LittleEndian.PutUint32(partial, uint32(len(partial)+100)) // claims more than is there
+	f.Write(partial)
+}
+
+// corruptLastRecord damages a byte of the newest record, which was fsynced and may have been acknowledged.
+func corruptLastRecord(n *node) {
+	if last := lastSegmentFile(n); last != "" {
+		flipByteAt(last, 2)
+	}
+}
+
+// corruptDB damages a byte of the database file while the node is stopped.
+func corruptDB(n *node) {
+	path := filepath.Join(n.dir, "db.sqlite")
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 4096 {
+		flipByteAt(path, 1+rand.IntN(int(fi.Size())-4096))
+	}
+}
+
+func lastSegmentFile(n *node) string {
+	segs, _ := filepath.Glob(filepath.Join(n.dir, "raft", "*.seg"))
+	if len(segs) == 0 {
+		return ""
+	}
+	sort.Strings(segs)
+	return segs[len(segs)-1]
+}
+
+func flipByteAt(path string, fromEnd int) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	off := fi.Size() - int64(fromEnd)
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], off); err == nil {
+		b[0] ^= 0x5a
+		f.WriteAt(b[:], off)
+	}
+}
+
+// inserts runs clients that insert unique ids and remember which were acknowledged.
+type inserts struct {
+	next  atomic.Int64
+	mu    sync.Mutex
+	acked []int64
+}
+
+func (w *inserts) run(nodes []*node, clients int, stop <-chan struct{}, wg *sync.WaitGroup) {
+	httpc := newFastClient(2 * time.Second)
+	for i := 0; i < clients; i++ {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := nodes[rand.IntN(len(nodes))]
+				if !n.running() {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				id := w.next.Add(1)
+				if _, err := execRegister(httpc, n, "INSERT INTO acked(id) VALUES(?)", id); err == nil {
+					w.mu.Lock()
+					w.acked = append(w.acked, id)
+					w.mu.Unlock()
+				}
+			}
+		})
+	}
+}
+
+// runChaos runs the workloads and the nemesis on an n-node cluster for d, then checks everything.
+func runChaos(t *testing.T, n int, d time.Duration) {
+	c := newChaosCluster(t, n)
+	leader := waitLeader(t, c.nodes...)
+	rows := []string{"CREATE TABLE kv (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)", "CREATE TABLE acked (id INTEGER PRIMARY KEY)"}
+	for k := 0; k < kvKeys; k++ {
+		rows = append(rows, fmt.Sprintf("INSERT INTO kv VALUES (%d, 0)", k))
+	}
+	anyRows := make([]any, len(rows))
+	for i, r := range rows {
+		anyRows[i] = r
+	}
+	leader.mustExecute(anyRows...)
+
+	h := &history{base: time.Now()}
+	ins := &inserts{}
+	stop, nemesisStop := make(chan struct{}), make(chan struct{})
+	var wg, nwg sync.WaitGroup
+	runRegisterClients(t, h, c.nodes, 6, stop, &wg)
+	ins.run(c.nodes, 3, stop, &wg)
+	nwg.Go(func() { c.nemesis(nemesisStop) })
+	time.Sleep(d)
+	close(nemesisStop)
+	nwg.Wait()
+	// Faults over: every node up and reachable, then a little more traffic, then stop the clients.
+	c.net.heal()
+	for _, nd := range c.nodes {
+		if !nd.running() {
+			nd.start()
+		}
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+
+	c.mu.Lock()
+	t.Logf("%d-node run, %s: faults %v", n, d, c.count)
+	for _, l := range c.log {
+		t.Log("  " + l)
+	}
+	c.mu.Unlock()
+
+	waitVoters(t, c.nodes, n)
+	dump := waitConverged(t, c.nodes...)
+	h.check(t, t.Name())
+	missing := 0
+	for _, id := range ins.acked {
+		if !strings.Contains(dump, fmt.Sprintf("INSERT INTO \"acked\" VALUES(%d);", id)) {
+			missing++
+			if missing <= 10 {
+				t.Errorf("acknowledged insert %d is missing", id)
+			}
+		}
+	}
+	t.Logf("durability: %d acknowledged inserts, %d missing; %d nodes hold identical databases", len(ins.acked), missing, n)
+	for _, nd := range c.nodes {
+		nd.stop()
+	}
+	checkLogsAgree(t, c.nodes)
+}
+
+// checkLogsAgree opens every node's Raft log and checks that they hold the same entry wherever two of
+// them hold an entry at an index both have committed.
+func checkLogsAgree(t *testing.T, nodes []*node) {
+	t.Helper()
+	type entry struct {
+		term uint64
+		data []byte
+		from string
+	}
+	seen := map[uint64]entry{}
+	compared := 0
+	for _, n := range nodes {
+		l, err := raftlog.Open(filepath.Join(n.dir, "raft"), raftlog.Options{})
+		if err != nil {
+			t.Fatalf("open the Raft log of %s: %v", n.id, err)
+		}
+		hs, _, _ := l.InitialState()
+		first, _ := l.FirstIndex()
+		last, _ := l.LastIndex()
+		last = min(last, hs.GetCommit())
+		if first <= last {
+			ents, err := l.Entries(first, last+1, 1<<62)
+			if err != nil {
+				t.Fatalf("read the Raft log of %s: %v", n.id, err)
+			}
+			for _, e := range ents {
+				prev, ok := seen[e.GetIndex()]
+				if !ok {
+					seen[e.GetIndex()] = entry{e.GetTerm(), e.GetData(), n.id}
+					continue
+				}
+				compared++
+				if prev.term != e.GetTerm() || !bytes.Equal(prev.data, e.GetData()) {
+					t.Errorf("committed entry %d differs between %s (term %d) and %s (term %d)", e.GetIndex(), prev.from, prev.term, n.id, e.GetTerm())
+				}
+			}
+		}
+		l.Close()
+	}
+	t.Logf("raft logs: %d committed entries compared across nodes, all equal", compared)
+}
+
+// TestChaos: the short runs are part of the normal suite; `go test -run TestChaos -chaos 10m` (make chaos)
+// runs long ones.
+func TestChaos(t *testing.T) {
+	d := *chaosDuration
+	for _, n := range []int{3, 5} {
+		t.Run(fmt.Sprintf("%d-nodes", n), func(t *testing.T) {
+			run := d
+			if run == 0 {
+				run = 20 * time.Second
+			}
+			runChaos(t, n, run)
+		})
+	}
+}
+
+// httpClient is a keep-alive client whose errors include non-200 answers.
+type httpClient struct{ c *http.Client }
+
+func newFastClient(timeout time.Duration) *httpClient {
+	return &httpClient{c: &http.Client{Timeout: timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+}
+
+func (c *httpClient) get(u string) ([]byte, error) {
+	resp, err := c.c.Get(u)
+	return readOK(resp, err)
+}
+
+func (c *httpClient) post(u string, body []byte) ([]byte, error) {
+	resp, err := c.c.Post(u, "application/json", bytes.NewReader(body))
+	return readOK(resp, err)
+}
+
+func readOK(resp *http.Response, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("status %d: %s", resp.StatusCode, b)
+	}
+	return b, nil
+}
