@@ -232,6 +232,10 @@ func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request, p *params
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprint(w, strings.Join(append(lines, msg), "\n"))
 	}
+	if s.store.DiskFull() {
+		fail("[+]disk full: this node cannot write")
+		return
+	}
 	leader, ok := s.store.Leader()
 	if !ok {
 		fail("[+]leader does not exist")

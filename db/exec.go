@@ -393,6 +393,12 @@ func isEnvironmental(err error) bool {
 	return false
 }
 
+// IsNoSpace reports a failure for lack of disk space.
+func IsNoSpace(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrFull
+}
+
 func isReadOnlyError(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.Code == sqlite3.ErrReadonly

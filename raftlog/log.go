@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"syscall"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -242,14 +243,24 @@ func (l *Log) Save(hs *raftpb.HardState, ents []*raftpb.Entry, sync bool) error 
 	return nil
 }
 
+// ErrNoSpace reports a write the disk refused for lack of space. Nothing of it remains in the log, and the
+// same call may be made again once there is room.
+var ErrNoSpace = errors.New("no space left on device for the raft log")
+
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
 // write appends buf to the active segment with a single write call.
 func (l *Log) write(buf []byte) error {
 	seg := l.active()
 	n, err := l.f.Write(buf)
 	if err != nil {
-		// Best effort to leave no partial record behind; Open would cut it off anyway.
-		if n > 0 {
-			_ = l.f.Truncate(seg.size)
+		// Leave no partial record behind (Open would cut it off anyway).
+		truncated := n == 0 || l.f.Truncate(seg.size) == nil
+		if truncated && isNoSpace(err) {
+			// The kernel accepted nothing that stays: the log is exactly as before, so this is not sticky.
+			return fmt.Errorf("%w: write raft log segment %s: %v", ErrNoSpace, seg.path, err)
 		}
 		l.failed = fmt.Errorf("write raft log segment %s: %w", seg.path, err)
 		return l.failed
@@ -279,6 +290,9 @@ func (l *Log) cut(h segHeader) error {
 	}
 	seg, f, err := createSegment(l.dir, l.dirf, l.active().seq+1, h)
 	if err != nil {
+		if errors.Is(err, ErrNoSpace) {
+			return err // the new file was removed again; the log is as before
+		}
 		l.failed = err
 		return err
 	}

@@ -77,6 +77,9 @@ func createSegment(dir string, dirf *os.File, seq uint64, h segHeader) (*segment
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
+		if isNoSpace(err) {
+			return nil, nil, fmt.Errorf("%w: create raft log segment %s: %v", ErrNoSpace, path, err)
+		}
 		return nil, nil, fmt.Errorf("create raft log segment %s: %w", path, err)
 	}
 	fail := func(op string, err error) (*segment, *os.File, error) {
@@ -85,6 +88,9 @@ func createSegment(dir string, dirf *os.File, seq uint64, h segHeader) (*segment
 		return nil, nil, fmt.Errorf("%s raft log segment %s: %w", op, path, err)
 	}
 	if _, err := f.Write(buf); err != nil {
+		if isNoSpace(err) {
+			err = fmt.Errorf("%w: %v", ErrNoSpace, err)
+		}
 		return fail("write header of", err)
 	}
 	if err := fsync(f); err != nil {

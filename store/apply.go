@@ -182,9 +182,13 @@ func (s *Store) flush(b *batch) bool {
 		ops, entries = ops[len(results):], entries[len(results):]
 		if err == nil {
 			if attempt > 0 {
+				s.dbFull.Store(false)
 				s.log.Info("database writable again")
 			}
 			break
+		}
+		if db.IsNoSpace(err) {
+			s.dbFull.Store(true)
 		}
 		s.log.Error("cannot apply committed entries; retrying", "first", ops[0].Index, "err", err, "attempt", attempt+1)
 		select {

@@ -11,6 +11,8 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/raftlite/raftlite/raftlog"
 )
 
 // raftConfig is the consensus configuration (reference/etcd-raft-v3.7.md §A.3).
@@ -198,8 +200,14 @@ func (s *Store) handleReady(l *raftLoop, rd raft.Ready) bool {
 			return false
 		}
 	}
+	full := s.logFull.Load()
 	if !s.save(rd) {
 		return false
+	}
+	if full || s.logFull.Load() != full {
+		st := l.rn.BasicStatus()
+		s.leader.Store(st.Lead)
+		s.raftState.Store(int32(st.RaftState))
 	}
 	s.indexProposals(l, rd.Entries)
 	if n := len(rd.Entries); n > 0 {
@@ -228,15 +236,37 @@ func (s *Store) handleReady(l *raftLoop, rd raft.Ready) bool {
 	return true
 }
 
-// save persists entries and hard state. If the log cannot be written, the node stops: raft must not go
-// on as if they were durable, and the log refuses further writes after a failure anyway (a failed fsync
-// may have lost data), so only a restart, which reads the disk again, can continue safely.
+// save persists entries and hard state. A full disk is waited out: the log is left as it was, and raft
+// must not go on as if the entries were durable, so the node neither acknowledges nor votes (nor, as a
+// leader, sends heartbeats, so the others elect a leader that can write) until there is room again. Any
+// other failure stops the node: the log refuses further writes after one (a failed fsync may have lost
+// data), and only a restart, which reads the disk again, can continue safely.
 func (s *Store) save(rd raft.Ready) bool {
-	if err := s.rlog.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
-		s.fail(fmt.Errorf("write the Raft log: %w", err))
-		return false
+	for {
+		err := s.rlog.Save(rd.HardState, rd.Entries, rd.MustSync)
+		if err == nil {
+			if s.logFull.Swap(false) {
+				s.log.Info("Raft log writable again")
+			}
+			return true
+		}
+		if !errors.Is(err, raftlog.ErrNoSpace) {
+			s.fail(fmt.Errorf("write the Raft log: %w", err))
+			return false
+		}
+		if !s.logFull.Swap(true) {
+			s.log.Error("disk full: cannot write the Raft log; this node takes no part in the cluster until space is freed", "err", err)
+			// Its loop is stuck here, so whatever it believed about leadership goes stale: it claims none
+			// (no weak reads served from data that no longer moves), until raft runs again.
+			s.leader.Store(raft.None)
+			s.raftState.Store(int32(raft.StateFollower))
+		}
+		select {
+		case <-s.stopc:
+			return false
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
-	return true
 }
 
 // indexProposals learns the log index of each accepted proposal from the entries raft appended. Each

@@ -64,6 +64,9 @@ func (s *Store) Execute(ctx context.Context, req *command.Request, env db.Env) (
 	if !s.running.Load() {
 		return Response{}, ErrNotOpen
 	}
+	if s.DiskFull() {
+		return Response{}, ErrDiskFull
+	}
 	if !s.IsLeader() {
 		return Response{}, ErrNotLeader
 	}

@@ -32,6 +32,7 @@ var (
 	ErrOutcomeUnknown = errors.New("leadership changed while committing log; the request may or may not have been applied")
 	ErrTimeout        = errors.New("timed out waiting for the log")
 	ErrTooLarge       = errors.New("request too large for the log")
+	ErrDiskFull       = errors.New("disk full: this node cannot write; writes are refused until space is freed")
 	errUnknownNode    = errors.New("node is not a member of the cluster")
 )
 
@@ -87,6 +88,8 @@ type Store struct {
 	lastContact atomic.Int64
 	// caughtUp is when this node last had applied everything it knew committed (unix nanoseconds).
 	caughtUp atomic.Int64
+	// logFull and dbFull: the disk refused a write of the Raft log, or of the database, for lack of space.
+	logFull, dbFull atomic.Bool
 
 	// bootPending: a booted database is in place but the log was not compacted past it (see bootMarker).
 	bootPending bool
@@ -213,6 +216,9 @@ func (s *Store) loadState() error {
 	s.applied.init(meta.GetIndex(), meta.GetTerm(), raftpb.EnsureConfState(meta.GetConfState()))
 	return nil
 }
+
+// DiskFull reports whether this node's disk has refused writes for lack of space (and not recovered yet).
+func (s *Store) DiskFull() bool { return s.logFull.Load() || s.dbFull.Load() }
 
 // RaftID is this node's Raft member ID.
 func (s *Store) RaftID() uint64 { return s.raftID }

@@ -115,10 +115,10 @@ var kvModel = porcupine.NondeterministicModel{
 
 // history collects operations from concurrent clients.
 type history struct {
-	mu   sync.Mutex
-	base time.Time
-	ops  []porcupine.Operation
-	ids  atomic.Int64 // porcupine client ids: a client whose operation never returned continues as a new one
+	mu                     sync.Mutex
+	base                   time.Time
+	ops                    []porcupine.Operation
+	ids                    atomic.Int64 // porcupine client ids: a client whose operation never returned continues as a new one
 	reads, writes, unknown atomic.Int64
 }
 
