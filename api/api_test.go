@@ -19,12 +19,13 @@ import (
 
 // testServer is one single-node cluster behind the API.
 type testServer struct {
-	t   *testing.T
+	t   testing.TB
 	url string
 	st  *store.Store
+	svc *Service
 }
 
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t testing.TB) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -48,17 +49,20 @@ func newTestServer(t *testing.T) *testServer {
 	if err := st.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	httpSrv.Config.Handler = New(Config{Store: st, Version: "test", MaxBodyBytes: 1 << 20, Logger: logger})
+	svc := New(Config{Store: st, Version: "test", MaxBodyBytes: 1 << 20, Logger: logger,
+		BodyIdleTimeout: 500 * time.Millisecond})
+	httpSrv.Config.Handler = svc
 	httpSrv.Start()
 	t.Cleanup(func() {
 		httpSrv.Close()
+		svc.Close(context.Background())
 		st.Close(context.Background())
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for !st.IsLeader() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	return &testServer{t: t, url: httpSrv.URL, st: st}
+	return &testServer{t: t, url: httpSrv.URL, st: st, svc: svc}
 }
 
 // do sends a request and returns status, content type and body.

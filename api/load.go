@@ -79,7 +79,7 @@ func (s *Service) handleBoot(w http.ResponseWriter, r *http.Request, p *params) 
 	if !allow(w, r, http.MethodPost) {
 		return
 	}
-	br := bufio.NewReaderSize(r.Body, 1<<20)
+	br := bufio.NewReaderSize(s.body(w, r, 1<<62), 1<<20)
 	head, _ := br.Peek(len(sqliteHeader))
 	if !bytes.Equal(head, sqliteHeader) {
 		http.Error(w, "invalid SQLite data", http.StatusBadRequest)

@@ -65,6 +65,9 @@ func parseParams(u *url.URL) (*params, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s is not a valid duration", d.key)
 		}
+		if dur < 0 {
+			return nil, fmt.Errorf("%s must not be negative", d.key)
+		}
 		*d.dst = dur
 		if d.has != nil {
 			*d.has = true

@@ -22,7 +22,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxLoadBytes bounds /db/load bodies (a whole database). 0 means 1 GiB.
 	MaxLoadBytes int64
-	Queue        QueueConfig
+	// BodyIdleTimeout ends a request whose body stops arriving for this long (a client trickling bytes must
+	// not hold a handler for ever). 0 means 30 s.
+	BodyIdleTimeout time.Duration
+	Queue           QueueConfig
 	Logger       *slog.Logger
 }
 
@@ -32,6 +35,7 @@ type Service struct {
 	version string
 	maxBody int64
 	maxLoad int64
+	bodyIdle time.Duration
 	queue   *queue
 	queueMu sync.Mutex
 	log     *slog.Logger
@@ -46,6 +50,9 @@ func New(cfg Config) *Service {
 	if cfg.MaxLoadBytes <= 0 {
 		cfg.MaxLoadBytes = 1 << 30
 	}
+	if cfg.BodyIdleTimeout <= 0 {
+		cfg.BodyIdleTimeout = 30 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -53,7 +60,7 @@ func New(cfg Config) *Service {
 		cfg.Version = "unknown"
 	}
 	s := &Service{store: cfg.Store, version: cfg.Version, maxBody: cfg.MaxBodyBytes, maxLoad: cfg.MaxLoadBytes,
-		log: cfg.Logger, start: time.Now()}
+		bodyIdle: cfg.BodyIdleTimeout, log: cfg.Logger, start: time.Now()}
 	s.queue = newQueue(s, cfg.Queue)
 	return s
 }
@@ -139,7 +146,7 @@ func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool
 }
 
 func (s *Service) readBodyLimit(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	b, err := io.ReadAll(s.body(w, r, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -150,6 +157,24 @@ func (s *Service) readBodyLimit(w http.ResponseWriter, r *http.Request, limit in
 		return nil, false
 	}
 	return b, true
+}
+
+// body reads the request body, at most limit bytes, giving up when it stops arriving for bodyIdle.
+func (s *Service) body(w http.ResponseWriter, r *http.Request, limit int64) io.Reader {
+	return &progressReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w), idle: s.bodyIdle}
+}
+
+// progressReader moves the connection's read deadline forward before each read: the body may take as
+// long as it needs, provided it keeps coming.
+type progressReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	_ = p.rc.SetReadDeadline(time.Now().Add(p.idle))
+	return p.r.Read(b)
 }
 
 func writeJSON(w http.ResponseWriter, p *params, status int, body []byte) {

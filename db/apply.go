@@ -78,8 +78,9 @@ func (d *DB) applySegment(ops []Op, solo soloKind) ([]OpResult, error) {
 		return d.applyVacuum(ops[0])
 	case soloPragma:
 		// A leading PRAGMA foreign_keys only takes effect outside a transaction. It is set for this
-		// request alone: every replica's writer otherwise enforces what -fk says.
-		if err := d.w.exec(leadingPiece(ops[0].Request)); err != nil {
+		// request alone: every replica's writer otherwise enforces what -fk says. It runs as the user's
+		// statement; if it is malformed, it fails again inside the request, which reports it.
+		if _, err := d.w.conn.Exec(leadingPiece(ops[0].Request), nil); err != nil && isEnvironmental(err) {
 			return nil, err
 		}
 		defer d.w.exec(fmt.Sprintf("PRAGMA foreign_keys=%t", d.opts.ForeignKeys))

@@ -470,3 +470,22 @@ func TestFingerprintCatchesChangesWhileStopped(t *testing.T) {
 		t.Errorf("the fingerprint must be gone after one check: %v", err)
 	}
 }
+
+// A NUL byte ends the SQL, as in SQLite's C API; SQL that is empty after it must not reach the driver
+// (it crashed the process).
+func TestNULByteInSQL(t *testing.T) {
+	d := openTest(t)
+	res := apply(t, d, execReq(" \x00", "CREATE TABLE t (x)\x00 garbage", "\x00DROP TABLE t"))
+	for i, r := range res[0].Results {
+		if r.failed() {
+			t.Errorf("statement %d: %+v", i, r.Exec)
+		}
+	}
+	if n := count(t, d, "t"); n != 0 {
+		t.Errorf("rows = %d", n)
+	}
+	q, err := d.Query(context.Background(), &command.Request{Mode: command.Mode_MODE_QUERY, Statements: stmts(" \x00")})
+	if err != nil || len(q.Results) != 1 {
+		t.Errorf("query: %+v %v", q, err)
+	}
+}

@@ -34,7 +34,12 @@ type session struct {
 // (disk full, I/O error): the result must not be used, because another replica would not see that error.
 func (s *session) run(st *command.Statement, mode command.Mode) (Result, error) {
 	start := time.Now()
-	pieces := sqlscan.Split(st.GetSql())
+	sql := st.GetSql()
+	if i := strings.IndexByte(sql, 0); i >= 0 {
+		// SQLite reads SQL up to its first NUL byte, and so does every replica.
+		sql = sql[:i]
+	}
+	pieces := sqlscan.Split(sql)
 	if len(pieces) == 0 {
 		// Only whitespace or comments: SQLite does nothing and neither do we.
 		return s.finish(Result{Exec: &ExecResult{}}, start), nil
@@ -89,6 +94,10 @@ func (s *session) runPiece(sql string, args []driver.NamedValue, used int, mode 
 	if err != nil {
 		r, err := s.statementError(err, mode)
 		return r, 0, err
+	}
+	if stmtHandle(stmt) == nil {
+		// Nothing to run (SQLite found only whitespace or comments); the driver would crash on it.
+		return Result{Exec: &ExecResult{}}, 0, nil
 	}
 	n := stmt.NumInput()
 	stmtArgs, err := argsFor(args, used, n)

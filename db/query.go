@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/raftlite/raftlite/command"
@@ -62,9 +63,13 @@ func (d *DB) ReadOnly(ctx context.Context, req *command.Request) (bool, error) {
 		if st.GetReturning() {
 			return false, nil
 		}
-		for _, p := range splitSQL(st.GetSql()) {
+		sql := st.GetSql()
+		if i := strings.IndexByte(sql, 0); i >= 0 {
+			sql = sql[:i]
+		}
+		for _, p := range splitSQL(sql) {
 			stmt, err := r.stmts.prepare(p)
-			if err != nil || !stmt.Readonly() {
+			if err != nil || stmtHandle(stmt) == nil || !stmt.Readonly() {
 				return false, nil
 			}
 		}
@@ -82,6 +87,9 @@ func (d *DB) Check(ctx context.Context, sql string) error {
 		return err
 	}
 	defer d.readers.put(r)
+	if i := strings.IndexByte(sql, 0); i >= 0 {
+		sql = sql[:i]
+	}
 	for _, p := range splitSQL(sql) {
 		if _, err := r.stmts.prepare(p); err != nil {
 			return err
