@@ -26,20 +26,20 @@ type Config struct {
 	// not hold a handler for ever). 0 means 30 s.
 	BodyIdleTimeout time.Duration
 	Queue           QueueConfig
-	Logger       *slog.Logger
+	Logger          *slog.Logger
 }
 
 // Service is the HTTP API of one node.
 type Service struct {
-	store   *store.Store
-	version string
-	maxBody int64
-	maxLoad int64
+	store    *store.Store
+	version  string
+	maxBody  int64
+	maxLoad  int64
 	bodyIdle time.Duration
-	queue   *queue
-	queueMu sync.Mutex
-	log     *slog.Logger
-	start   time.Time
+	queue    *queue
+	queueMu  sync.Mutex
+	log      *slog.Logger
+	start    time.Time
 }
 
 // New returns the service.
