@@ -3,7 +3,7 @@
 TAGS := sqlite_column_metadata sqlite_fts5 sqlite_math_functions
 GOFLAGS_TAGS := -tags "$(TAGS)"
 
-.PHONY: run build test race vet fuzz bench clean
+.PHONY: run build test race vet fuzz bench clean chaos
 
 run:
 	go run $(GOFLAGS_TAGS) ./cmd/raftlited $(or $(DATA),data)
@@ -24,3 +24,7 @@ bench: build
 
 clean:
 	rm -rf raftlited raftlite-bench data
+
+# The long fault-injection runs (10 minutes per cluster size): run before closing work on the core.
+chaos:
+	go test $(GOFLAGS_TAGS) -run TestChaos -chaos $(or $(CHAOS),10m) -timeout 2h -v ./system_test/
