@@ -27,4 +27,4 @@ clean:
 
 # The long fault-injection runs (10 minutes per cluster size): run before closing work on the core.
 chaos:
-	go test $(GOFLAGS_TAGS) -run TestChaos -chaos $(or $(CHAOS),10m) -timeout 2h -v ./system_test/
+	go test $(GOFLAGS_TAGS) -run TestChaos -timeout 2h -v ./system_test/ -args -chaos=$(or $(CHAOS),10m)

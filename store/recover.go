@@ -45,6 +45,15 @@ func (s *Store) openLog() error {
 		s.rlog = rlog
 		return nil
 	}
+	if rlog != nil {
+		if s.rlog = rlog; s.fresh() {
+			// The node never held any of the cluster's data (it was still joining): there is nothing to
+			// recover. It starts fresh; the damaged database is set aside as an orphan.
+			s.log.Warn("damaged data on a node that holds none of the cluster's data yet: starting fresh", "damage", damage)
+			return nil
+		}
+		s.rlog = nil
+	}
 	voters := -1
 	if rlog != nil {
 		voters = lastKnownVoters(rlog)

@@ -351,7 +351,7 @@ func checkLogsAgree(t *testing.T, nodes []*node) {
 	t.Logf("raft logs: %d committed entries compared across nodes, all equal", compared)
 }
 
-// TestChaos: the short runs are part of the normal suite; `go test -run TestChaos -chaos 10m` (make chaos)
+// TestChaos: the short runs are part of the normal suite; `go test -run TestChaos ./system_test -args -chaos=10m` (make chaos)
 // runs long ones.
 func TestChaos(t *testing.T) {
 	d := *chaosDuration

@@ -339,9 +339,20 @@ func TestCommandLineErrors(t *testing.T) {
 // Non-deterministic SQL, sent to different nodes, leaves identical rows everywhere, and the times are
 // right.
 func TestNonDeterministicSQLIsIdenticalOnEveryNode(t *testing.T) {
-	nodes := cluster(t, 3)
+	// Machines in different time zones: 'localtime' must not tell them apart.
+	first := newNode(t, "n1")
+	first.env = []string{"TZ=America/New_York"}
+	first.start()
+	waitLeader(t, first)
+	nodes := []*node{first}
+	for i, tz := range []string{"Asia/Tokyo", "Europe/Paris"} {
+		n := newNode(t, fmt.Sprintf("n%d", i+2), "-join", first.httpAddr)
+		n.env = []string{"TZ=" + tz}
+		nodes = append(nodes, n.start())
+	}
+	waitVoters(t, nodes, 3)
 	leader := waitLeader(t, nodes...)
-	leader.mustExecute("CREATE TABLE nd (id INTEGER PRIMARY KEY, r INTEGER, b BLOB, t TEXT, c TEXT, d TEXT DEFAULT CURRENT_TIMESTAMP)")
+	leader.mustExecute("CREATE TABLE nd (id INTEGER PRIMARY KEY, r INTEGER, b BLOB, t TEXT, c TEXT, d TEXT DEFAULT CURRENT_TIMESTAMP, l TEXT DEFAULT (datetime('now', 'localtime')))")
 	before := time.Now().UTC().Add(-time.Second)
 	for i, n := range nodes {
 		n.mustExecute([]any{"INSERT INTO nd(id, r, b, t, c) VALUES(?, random(), randomblob(16), datetime('now'), CURRENT_TIMESTAMP)", i + 1})
@@ -351,7 +362,7 @@ func TestNonDeterministicSQLIsIdenticalOnEveryNode(t *testing.T) {
 	if strings.Count(dump, "INSERT INTO \"nd\"") != 3 {
 		t.Fatalf("rows missing:\n%s", dump)
 	}
-	res, err := leader.query("SELECT t, c, d FROM nd", "strong")
+	res, err := leader.query("SELECT t, c, d, l FROM nd", "strong")
 	if err != nil {
 		t.Fatal(err)
 	}

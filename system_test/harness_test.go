@@ -63,6 +63,7 @@ type node struct {
 	raftAddr string
 	raftAdv  string // advertised Raft address (a fault proxy), if not raftAddr
 	flags    []string
+	env      []string // extra environment
 	logPath  string
 
 	mu   sync.Mutex
@@ -124,6 +125,7 @@ func (n *node) start() *node {
 		n.t.Fatal(err)
 	}
 	cmd := exec.Command(raftlitedBin, n.args()...)
+	cmd.Env = append(os.Environ(), n.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		n.t.Fatal(err)

@@ -27,6 +27,9 @@ import (
 var version = "v0.1.0"
 
 func main() {
+	// SQLite's 'localtime' modifier converts with the C library's time zone. Every replica must compute
+	// the same value, whatever the zone of its machine, so the process works in UTC.
+	os.Setenv("TZ", "UTC")
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
