@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -11,20 +12,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
 
 type node struct {
-	http string
-	cmd  *exec.Cmd
+	http, raft, dir string
+	args            []string
+	binary          string
+	cmd             *exec.Cmd
 }
 
 type cluster struct{ nodes []*node }
 
-var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxIdleConns: 1024}, Timeout: 30 * time.Second}
+var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxIdleConns: 1024}, Timeout: 60 * time.Second}
 
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -35,40 +38,63 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func startCluster(binary, dir string, n int) (*cluster, error) {
+func newNode(binary, dir string, id int, join string, extra ...string) (*node, error) {
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	raftAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	n := &node{http: httpAddr, raft: raftAddr, dir: filepath.Join(dir, fmt.Sprintf("node%d", id)), binary: binary}
+	n.args = []string{"-node-id", fmt.Sprint(id), "-http-addr", httpAddr, "-raft-addr", raftAddr, "-log-level", "WARN"}
+	if join != "" {
+		n.args = append(n.args, "-join", join)
+	}
+	n.args = append(append(n.args, extra...), n.dir)
+	return n, nil
+}
+
+func (n *node) start() error {
+	n.cmd = exec.Command(n.binary, n.args...)
+	logf, err := os.OpenFile(n.dir+".log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	return n.cmd.Start()
+}
+
+func (n *node) stop() {
+	if n.cmd != nil && n.cmd.Process != nil {
+		n.cmd.Process.Signal(syscall.SIGTERM)
+		n.cmd.Wait()
+		n.cmd = nil
+	}
+}
+
+func startCluster(binary, dir string, size int) (*cluster, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
 	c := &cluster{}
-	var first string
-	for i := 1; i <= n; i++ {
-		httpAddr, err := freeAddr()
+	for i := 1; i <= size; i++ {
+		join := ""
+		if i > 1 {
+			join = c.nodes[0].http
+		}
+		n, err := newNode(binary, dir, i, join)
 		if err != nil {
 			return nil, err
 		}
-		raftAddr, err := freeAddr()
-		if err != nil {
+		if err := n.start(); err != nil {
 			return nil, err
 		}
-		args := []string{"-node-id", fmt.Sprint(i), "-http-addr", httpAddr, "-raft-addr", raftAddr, "-log-level", "WARN"}
-		if first != "" {
-			args = append(args, "-join", first)
-		}
-		args = append(args, filepath.Join(dir, fmt.Sprintf("node%d", i)))
-		cmd := exec.Command(binary, args...)
-		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("node%d.log", i)))
-		if err != nil {
-			return nil, err
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		nd := &node{http: httpAddr, cmd: cmd}
-		c.nodes = append(c.nodes, nd)
-		if first == "" {
-			first = httpAddr
-		}
-		if err := nd.waitReady(30 * time.Second); err != nil {
+		c.nodes = append(c.nodes, n)
+		if err := n.waitReady(60 * time.Second); err != nil {
 			c.stop()
-			return nil, fmt.Errorf("node %d: %w (log in %s)", i, err, dir)
+			return nil, fmt.Errorf("node %d: %w (log in %s.log)", i, err, n.dir)
 		}
 	}
 	return c, nil
@@ -76,24 +102,27 @@ func startCluster(binary, dir string, n int) (*cluster, error) {
 
 func (c *cluster) stop() {
 	for _, n := range c.nodes {
-		n.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for _, n := range c.nodes {
-		n.cmd.Wait()
+		n.stop()
 	}
 }
 
+type status struct {
+	Store struct {
+		Raft struct {
+			State        string `json:"state"`
+			AppliedIndex uint64 `json:"applied_index"`
+		} `json:"raft"`
+		Nodes []struct{ Suffrage string } `json:"nodes"`
+	} `json:"store"`
+}
+
+// leader waits for a leader that sees every node voting.
 func (c *cluster) leader() (*node, error) {
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, n := range c.nodes {
-			var st struct {
-				Store struct {
-					Raft  struct{ State string } `json:"raft"`
-					Nodes []struct{ Suffrage string }
-				}
-			}
-			if n.get("/status", &st) == nil && st.Store.Raft.State == "Leader" && voters(st.Store.Nodes) == len(c.nodes) {
+			var st status
+			if n.getJSON("/status", &st) == nil && st.Store.Raft.State == "Leader" && voters(st) == len(c.nodes) {
 				return n, nil
 			}
 		}
@@ -102,9 +131,18 @@ func (c *cluster) leader() (*node, error) {
 	return nil, errors.New("no leader with every node voting")
 }
 
-func voters(ns []struct{ Suffrage string }) int {
+func (c *cluster) follower(leader *node) *node {
+	for _, n := range c.nodes {
+		if n != leader {
+			return n
+		}
+	}
+	return nil
+}
+
+func voters(st status) int {
 	v := 0
-	for _, n := range ns {
+	for _, n := range st.Store.Nodes {
 		if n.Suffrage == "voter" {
 			v++
 		}
@@ -115,91 +153,110 @@ func voters(ns []struct{ Suffrage string }) int {
 func (n *node) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		resp, err := client.Get("http://" + n.http + "/readyz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
+		if _, err := n.get("/readyz"); err == nil {
+			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	return errors.New("not ready in time")
 }
 
-func (n *node) get(path string, v any) error {
+func (n *node) get(path string) ([]byte, error) {
 	resp, err := client.Get("http://" + n.http + path)
+	return readOK(resp, err)
+}
+
+func (n *node) post(path string, body []byte) ([]byte, error) {
+	resp, err := client.Post("http://"+n.http+path, "application/json", bytes.NewReader(body))
+	return readOK(resp, err)
+}
+
+func (n *node) getJSON(path string, v any) error {
+	b, err := n.get(path)
 	if err != nil {
 		return err
 	}
+	return json.Unmarshal(b, v)
+}
+
+func readOK(resp *http.Response, err error) ([]byte, error) {
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(v)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("status %d: %s", resp.StatusCode, b)
+	}
+	return b, nil
 }
 
 // exec posts statements and fails on any error in the answer.
 func (n *node) exec(stmts ...any) error {
 	body, _ := json.Marshal(stmts)
-	resp, err := client.Post("http://"+n.http+"/db/execute", "application/json", bytes.NewReader(body))
+	b, err := n.post("/db/execute", body)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || bytes.Contains(b, []byte(`"error"`)) {
-		return fmt.Errorf("execute: %d %s", resp.StatusCode, b)
+	if bytes.Contains(b, []byte(`"error"`)) {
+		return fmt.Errorf("execute: %s", b)
 	}
 	return nil
 }
 
-var nextID atomic.Int64
-
-func insert(n *node) error {
-	return n.exec([]any{"INSERT INTO bench(id, v) VALUES(?, ?)", nextID.Add(1), "benchmark row"})
-}
-
-func serialInserts(n *node, count int) ([]time.Duration, error) {
-	out := make([]time.Duration, 0, count)
-	for i := 0; i < count; i++ {
-		start := time.Now()
-		if err := insert(n); err != nil {
-			return nil, err
+// rss is the resident memory of the node's process.
+func (n *node) rss() uint64 {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
 		}
-		out = append(out, time.Since(start))
 	}
-	return out, nil
+	return 0
 }
 
-func concurrentInserts(n *node, clients int, d time.Duration) (float64, []time.Duration, error) {
-	var (
-		mu    sync.Mutex
-		lat   []time.Duration
-		first error
-		wg    sync.WaitGroup
-	)
-	stop := time.Now().Add(d)
-	start := time.Now()
-	for c := 0; c < clients; c++ {
-		wg.Go(func() {
-			var mine []time.Duration
-			for time.Now().Before(stop) {
-				t := time.Now()
-				if err := insert(n); err != nil {
-					mu.Lock()
-					first = errors.Join(first, err)
-					mu.Unlock()
-					return
-				}
-				mine = append(mine, time.Since(t))
+// sampleRSS records the peak resident memory of n until the returned function is called.
+func sampleRSS(n *node, peak *uint64) func() {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			if r := n.rss(); r > *peak {
+				*peak = r
 			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
+}
+
+func memTotal() string {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "memory unknown"
 	}
-	wg.Wait()
-	if first != nil {
-		return 0, nil, first
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return fmt.Sprintf("%.0f GiB memory", float64(kb)/(1<<20))
+		}
 	}
-	return float64(len(lat)) / time.Since(start).Seconds(), lat, nil
+	return "memory unknown"
 }

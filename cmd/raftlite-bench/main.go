@@ -1,6 +1,7 @@
-// Command raftlite-bench measures a raftlite cluster over its HTTP API: it starts a loopback cluster of
-// raftlited processes, drives it with concurrent keep-alive clients, and prints a markdown table of
-// medians over several runs.
+// Command raftlite-bench measures raftlite over its HTTP API: it starts loopback clusters of raftlited
+// processes (1 and 3 nodes), drives them with concurrent keep-alive clients, and prints a markdown table
+// of medians over several runs, beside the limits of the machine (raw fsyncs/s and raw SQLite inserts/s
+// on the same disk), so every figure can be read as a fraction of what the hardware allows.
 package main
 
 import (
@@ -11,43 +12,108 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
+type options struct {
+	binary   string
+	sizes    []int
+	runs     int
+	duration time.Duration
+	serial   int
+	catchup  int // MiB; 0 skips the catch-up and start-up measurements
+	only     string
+}
+
 func main() {
-	var (
-		binary   = flag.String("raftlited", "", "raftlited binary (default: build it from this module)")
-		nodes    = flag.Int("nodes", 3, "cluster size")
-		runs     = flag.Int("runs", 3, "runs of each scenario; the table shows medians")
-		duration = flag.Duration("duration", 5*time.Second, "length of each timed run")
-		serial   = flag.Int("serial", 2000, "inserts in the one-client scenario")
-		clients  = flag.Int("clients", 32, "clients in the concurrent scenario")
-		keep     = flag.Bool("keep", false, "keep the data directories")
-	)
+	var o options
+	var sizes string
+	flag.StringVar(&o.binary, "raftlited", "", "raftlited binary (default: build it from this module)")
+	flag.StringVar(&sizes, "nodes", "1,3", "cluster sizes to measure")
+	flag.IntVar(&o.runs, "runs", 3, "runs of each scenario; the table shows medians")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each timed run")
+	flag.IntVar(&o.serial, "serial", 2000, "inserts in each one-client run")
+	flag.IntVar(&o.catchup, "catchup", 0, "size in MiB of the database a new node catches up from (0: skip)")
+	flag.StringVar(&o.only, "only", "", "run only scenarios whose name contains this")
 	flag.Parse()
-	if err := run(*binary, *nodes, *runs, *duration, *serial, *clients, *keep); err != nil {
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "raftlite-bench: bad -nodes %q\n", sizes)
+			os.Exit(2)
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "raftlite-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(binary string, nodes, runs int, duration time.Duration, serial, clients int, keep bool) error {
+// table collects one value per scenario and cluster size.
+type table struct {
+	order []string
+	cells map[string]map[int]string
+}
+
+func (t *table) set(scenario string, nodes int, v string) {
+	if t.cells == nil {
+		t.cells = map[string]map[int]string{}
+	}
+	if _, ok := t.cells[scenario]; !ok {
+		t.order = append(t.order, scenario)
+		t.cells[scenario] = map[int]string{}
+	}
+	t.cells[scenario][nodes] = v
+}
+
+func run(o options) error {
 	dir, err := os.MkdirTemp("", "raftlite-bench-")
 	if err != nil {
 		return err
 	}
-	if !keep {
-		defer os.RemoveAll(dir)
-	}
-	if binary == "" {
-		binary = filepath.Join(dir, "raftlited")
-		build := exec.Command("go", "build", "-o", binary, "github.com/raftlite/raftlite/cmd/raftlited")
+	defer os.RemoveAll(dir)
+	if o.binary == "" {
+		o.binary = filepath.Join(dir, "raftlited")
+		build := exec.Command("go", "build", "-tags", "sqlite_column_metadata sqlite_fts5 sqlite_math_functions", "-o", o.binary, "github.com/raftlite/raftlite/cmd/raftlited")
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build raftlited: %w", err)
 		}
 	}
-	c, err := startCluster(binary, dir, nodes)
+	var t table
+	limits := map[string]string{}
+	fs, err := fsyncsPerSecond(dir, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	limits["raw fsyncs/s of the data disk (512-byte write + fsync)"] = fmt.Sprintf("%.0f", fs)
+	ri, err := sqliteInsertsPerSecond(dir, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	limits["raw SQLite inserts/s (WAL, synchronous=NORMAL, one connection, one insert per transaction)"] = fmt.Sprintf("%.0f", ri)
+
+	for _, n := range o.sizes {
+		if err := measureCluster(o, dir, n, &t); err != nil {
+			return fmt.Errorf("%d-node cluster: %w", n, err)
+		}
+	}
+	if o.catchup > 0 {
+		if err := measureCatchup(o, dir, limits); err != nil {
+			return err
+		}
+	}
+	report(o, t, limits)
+	return nil
+}
+
+func want(o options, scenario string) bool { return o.only == "" || strings.Contains(scenario, o.only) }
+
+func measureCluster(o options, dir string, n int, t *table) error {
+	c, err := startCluster(o.binary, filepath.Join(dir, fmt.Sprintf("c%d", n)), n)
 	if err != nil {
 		return err
 	}
@@ -56,56 +122,114 @@ func run(binary string, nodes, runs int, duration time.Duration, serial, clients
 	if err != nil {
 		return err
 	}
-	if err := leader.exec(`CREATE TABLE bench (id INTEGER PRIMARY KEY, v TEXT)`); err != nil {
+	if err := leader.exec("CREATE TABLE bench (id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
 		return err
 	}
-	var rows []row
-	var lat [][]time.Duration
-	for r := 0; r < runs; r++ {
-		d, err := serialInserts(leader, serial)
+	t.set("RSS of the leader, idle", n, mib(leader.rss()))
+	firstID := ids.Load() + 1 // ids run on across clusters; reads pick only this cluster's rows
+
+	if s := "1 client, one insert per request: p50 / p99"; want(o, s) {
+		var p50, p99 []float64
+		for r := 0; r < o.runs; r++ {
+			lat := make([]time.Duration, 0, o.serial)
+			for i := 0; i < o.serial; i++ {
+				start := time.Now()
+				if _, err := insertOne(leader); err != nil {
+					return err
+				}
+				lat = append(lat, time.Since(start))
+			}
+			p50, p99 = append(p50, pct(lat, 0.50)), append(p99, pct(lat, 0.99))
+		}
+		t.set(s, n, fmt.Sprintf("%s / %s", ms(median(p50)), ms(median(p99))))
+	}
+	if s := "32 clients, one insert per request: requests/s (p50 / p99)"; want(o, s) {
+		var rssPeak uint64
+		stopRSS := sampleRSS(leader, &rssPeak)
+		m, err := repeat(o, func() (measurement, error) {
+			return runClients(32, o.duration, func(int) (int, error) { return insertOne(leader) })
+		})
+		stopRSS()
 		if err != nil {
 			return err
 		}
-		lat = append(lat, d)
+		t.set(s, n, fmt.Sprintf("%.0f (%s / %s)", m.rate, ms(m.p50), ms(m.p99)))
+		t.set("RSS of the leader, under the 32-client insert load", n, mib(rssPeak))
 	}
-	rows = append(rows, latencyRow(fmt.Sprintf("1 client, one insert per request (%d-node)", nodes), lat))
-	var tput []float64
-	lat = nil
-	for r := 0; r < runs; r++ {
-		rps, d, err := concurrentInserts(leader, clients, duration)
+	if s := "4 clients, 100 inserts per request: statements/s"; want(o, s) {
+		m, err := repeat(o, func() (measurement, error) {
+			return runClients(4, o.duration, func(int) (int, error) { return insertBatch(leader) })
+		})
 		if err != nil {
 			return err
 		}
-		tput, lat = append(tput, rps), append(lat, d)
+		t.set(s, n, fmt.Sprintf("%.0f", m.stmtRate))
 	}
-	row := latencyRow(fmt.Sprintf("%d clients, one insert per request (%d-node)", clients, nodes), lat)
-	row.throughput = median(tput)
-	rows = append(rows, row)
-	printTable(rows, nodes, runs)
+	if s := "queued writes, 16 clients: statements/s"; want(o, s) {
+		m, err := repeat(o, func() (measurement, error) {
+			start := time.Now()
+			mm, err := runClients(16, o.duration, func(int) (int, error) { return queueOne(leader) })
+			if err == nil {
+				err = drainQueue(leader)
+			}
+			mm.elapsed = time.Since(start) // until everything queued is written
+			return mm, err
+		})
+		if err != nil {
+			return err
+		}
+		t.set(s, n, fmt.Sprintf("%.0f", m.stmtRate))
+	}
+	maxID := ids.Load()
+	targets := []*node{leader}
+	if f := c.follower(leader); f != nil {
+		targets = append(targets, f)
+	}
+	for _, target := range targets {
+		where := "leader"
+		if target != leader {
+			where = "follower"
+		}
+		for _, level := range []string{"none", "weak", "linearizable", "strong"} {
+			s := fmt.Sprintf("16 clients reading by primary key, level %s, on the %s: requests/s", level, where)
+			if !want(o, s) {
+				continue
+			}
+			m, err := repeat(o, func() (measurement, error) {
+				return runClients(16, o.duration, func(int) (int, error) { return readOne(target, level, firstID, maxID) })
+			})
+			if err != nil {
+				return err
+			}
+			t.set(s, n, fmt.Sprintf("%.0f", m.rate))
+		}
+	}
 	return nil
 }
 
-type row struct {
-	name       string
-	throughput float64
-	p50, p99   time.Duration
-}
+// summary is the median over runs.
+type summary struct{ rate, stmtRate, p50, p99 float64 }
 
-func latencyRow(name string, runs [][]time.Duration) row {
-	var p50s, p99s []float64
-	for _, d := range runs {
-		slices.Sort(d)
-		p50s = append(p50s, float64(percentile(d, 0.50)))
-		p99s = append(p99s, float64(percentile(d, 0.99)))
+func repeat(o options, f func() (measurement, error)) (summary, error) {
+	var rate, stmts, p50, p99 []float64
+	for r := 0; r < o.runs; r++ {
+		m, err := f()
+		if err != nil {
+			return summary{}, err
+		}
+		rate, stmts = append(rate, m.perSecond()), append(stmts, m.stmtsPerSecond())
+		p50, p99 = append(p50, pct(m.lat, 0.5)), append(p99, pct(m.lat, 0.99))
 	}
-	return row{name: name, p50: time.Duration(median(p50s)), p99: time.Duration(median(p99s))}
+	return summary{median(rate), median(stmts), median(p50), median(p99)}, nil
 }
 
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
+func pct(lat []time.Duration, p float64) float64 {
+	if len(lat) == 0 {
 		return 0
 	}
-	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return float64(s[min(len(s)-1, int(float64(len(s))*p))])
 }
 
 func median(xs []float64) float64 {
@@ -117,20 +241,40 @@ func median(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
-func printTable(rows []row, nodes, runs int) {
-	fmt.Printf("\nraftlite-bench: %d-node loopback cluster, %d runs each (medians), %d CPUs, %s\n\n",
-		nodes, runs, runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
-	fmt.Println("| scenario | requests/s | p50 | p99 |")
-	fmt.Println("|---|---|---|---|")
-	for _, r := range rows {
-		tp := "-"
-		if r.throughput > 0 {
-			tp = fmt.Sprintf("%.0f", r.throughput)
-		}
-		fmt.Printf("| %s | %s | %s | %s |\n", r.name, tp, fmtDur(r.p50), fmtDur(r.p99))
-	}
-}
+func ms(ns float64) string { return fmt.Sprintf("%.2f ms", ns/1e6) }
+func mib(b uint64) string  { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
-func fmtDur(d time.Duration) string {
-	return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
+func report(o options, t table, limits map[string]string) {
+	fmt.Printf("\n## raftlite-bench, %s\n\n", time.Now().UTC().Format("2006-01-02"))
+	fmt.Printf("%d CPUs (%s/%s, %s); medians of %d runs of %s each (one-client runs: %d inserts); loopback clusters\n\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, memTotal(), o.runs, o.duration, o.serial)
+	fmt.Printf("| scenario |")
+	for _, n := range o.sizes {
+		fmt.Printf(" %d-node |", n)
+	}
+	fmt.Printf("\n|---|")
+	for range o.sizes {
+		fmt.Printf("---|")
+	}
+	fmt.Println()
+	for _, s := range t.order {
+		fmt.Printf("| %s |", s)
+		for _, n := range o.sizes {
+			v := t.cells[s][n]
+			if v == "" {
+				v = "-"
+			}
+			fmt.Printf(" %s |", v)
+		}
+		fmt.Println()
+	}
+	fmt.Printf("\n| limit of this machine | value |\n|---|---|\n")
+	keys := make([]string, 0, len(limits))
+	for k := range limits {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Printf("| %s | %s |\n", k, limits[k])
+	}
 }
