@@ -85,6 +85,7 @@ func (s *Service) status() map[string]any {
 			"ready":              st.Ready,
 			"node_id":            st.NodeID,
 			"raft_id":            fmt.Sprintf("%x", st.RaftID),
+			"cluster_id":         clusterIDString(st.ClusterID),
 			"addr":               st.RaftAddr,
 			"api_addr":           st.HTTPURL,
 			"leader":             map[string]any{"node_id": st.Leader.NodeID, "addr": st.Leader.RaftAddr, "api_addr": st.Leader.HTTPURL},
@@ -308,4 +309,12 @@ func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request, p *params
 	}
 	w.Header().Set("X-Rqlite-Served-By", s.servedByLocal())
 	w.WriteHeader(http.StatusOK)
+}
+
+// clusterIDString is the hex cluster ID, or "" before the node has bootstrapped or joined a cluster.
+func clusterIDString(id uint64) string {
+	if id == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%x", id)
 }

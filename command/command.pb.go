@@ -1272,9 +1272,12 @@ func (x *ForwardRequest) GetRead() bool {
 }
 
 type JoinRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
-	Credentials   *Credentials           `protobuf:"bytes,2,opt,name=credentials,proto3" json:"credentials,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Member      *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Credentials *Credentials           `protobuf:"bytes,2,opt,name=credentials,proto3" json:"credentials,omitempty"`
+	// cluster_id is the joiner's cluster, or 0 if it belongs to none yet. A node of one cluster is never
+	// added to another.
+	ClusterId     uint64 `protobuf:"varint,3,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1323,10 +1326,19 @@ func (x *JoinRequest) GetCredentials() *Credentials {
 	return nil
 }
 
+func (x *JoinRequest) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
+	}
+	return 0
+}
+
 type JoinResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// leader_addr is set when the callee is not the leader and knows who is.
-	LeaderAddr    string `protobuf:"bytes,1,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
+	LeaderAddr string `protobuf:"bytes,1,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
+	// cluster_id is the cluster the joiner now belongs to.
+	ClusterId     uint64 `protobuf:"varint,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1366,6 +1378,13 @@ func (x *JoinResponse) GetLeaderAddr() string {
 		return x.LeaderAddr
 	}
 	return ""
+}
+
+func (x *JoinResponse) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
+	}
+	return 0
 }
 
 type NotifyRequest struct {
@@ -1471,6 +1490,7 @@ type NodeMetaResponse struct {
 	AppliedIndex  uint64                 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	Version       string                 `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
 	LeaderRaftId  uint64                 `protobuf:"varint,5,opt,name=leader_raft_id,json=leaderRaftId,proto3" json:"leader_raft_id,omitempty"`
+	ClusterId     uint64                 `protobuf:"varint,6,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1536,6 +1556,13 @@ func (x *NodeMetaResponse) GetVersion() string {
 func (x *NodeMetaResponse) GetLeaderRaftId() uint64 {
 	if x != nil {
 		return x.LeaderRaftId
+	}
+	return 0
+}
+
+func (x *NodeMetaResponse) GetClusterId() uint64 {
+	if x != nil {
+		return x.ClusterId
 	}
 	return 0
 }
@@ -1817,24 +1844,30 @@ const file_command_proto_rawDesc = "" +
 	"\vcredentials\x18\x06 \x01(\v2\x1d.raftlite.command.CredentialsR\vcredentials\x12\x1e\n" +
 	"\vnow_unix_ms\x18\a \x01(\x03R\tnowUnixMs\x12\x12\n" +
 	"\x04seed\x18\b \x01(\x04R\x04seed\x12\x12\n" +
-	"\x04read\x18\t \x01(\bR\x04read\"\x80\x01\n" +
+	"\x04read\x18\t \x01(\bR\x04read\"\x9f\x01\n" +
 	"\vJoinRequest\x120\n" +
 	"\x06member\x18\x01 \x01(\v2\x18.raftlite.command.MemberR\x06member\x12?\n" +
-	"\vcredentials\x18\x02 \x01(\v2\x1d.raftlite.command.CredentialsR\vcredentials\"/\n" +
+	"\vcredentials\x18\x02 \x01(\v2\x1d.raftlite.command.CredentialsR\vcredentials\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x03 \x01(\x04R\tclusterId\"N\n" +
 	"\fJoinResponse\x12\x1f\n" +
 	"\vleader_addr\x18\x01 \x01(\tR\n" +
-	"leaderAddr\"A\n" +
+	"leaderAddr\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x02 \x01(\x04R\tclusterId\"A\n" +
 	"\rNotifyRequest\x120\n" +
 	"\x06member\x18\x01 \x01(\v2\x18.raftlite.command.MemberR\x06member\"i\n" +
 	"\rRemoveRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12?\n" +
-	"\vcredentials\x18\x02 \x01(\v2\x1d.raftlite.command.CredentialsR\vcredentials\"\xb7\x01\n" +
+	"\vcredentials\x18\x02 \x01(\v2\x1d.raftlite.command.CredentialsR\vcredentials\"\xd6\x01\n" +
 	"\x10NodeMetaResponse\x12\x1b\n" +
 	"\thttp_addr\x18\x01 \x01(\tR\bhttpAddr\x12!\n" +
 	"\fcommit_index\x18\x02 \x01(\x04R\vcommitIndex\x12#\n" +
 	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\x12\x18\n" +
 	"\aversion\x18\x04 \x01(\tR\aversion\x12$\n" +
-	"\x0eleader_raft_id\x18\x05 \x01(\x04R\fleaderRaftId\"\x7f\n" +
+	"\x0eleader_raft_id\x18\x05 \x01(\x04R\fleaderRaftId\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x06 \x01(\x04R\tclusterId\"\x7f\n" +
 	"\x0fStepdownRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x12\n" +
 	"\x04wait\x18\x02 \x01(\bR\x04wait\x12?\n" +

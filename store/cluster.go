@@ -322,14 +322,27 @@ func (s *Store) joinThrough(ctx context.Context, target string) error {
 	if addr == s.cfg.RaftAddr {
 		return errors.New("cannot join through this node itself")
 	}
-	b, err := proto.Marshal(&command.JoinRequest{Member: s.selfMember()})
+	b, err := proto.Marshal(&command.JoinRequest{Member: s.selfMember(), ClusterId: s.clusterID.Load()})
 	if err != nil {
 		return err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err = s.tr.Call(cctx, addr, rpcJoin, b)
-	return err
+	rb, err := s.tr.Call(cctx, addr, rpcJoin, b)
+	if err != nil {
+		return err
+	}
+	var resp command.JoinResponse
+	if err := proto.Unmarshal(rb, &resp); err != nil {
+		return fmt.Errorf("decode join response from %s: %w", addr, err)
+	}
+	if resp.GetClusterId() == 0 {
+		return nil // a member of a cluster that predates cluster IDs
+	}
+	if err := s.checkCluster(resp.GetClusterId(), "at "+addr); err != nil {
+		return err
+	}
+	return s.setClusterID(resp.GetClusterId())
 }
 
 // resolveRaftAddr turns a -join target into a Raft address. A target may be a node's HTTP API
@@ -419,7 +432,11 @@ func (s *Store) bootstrap(members []*command.Member) error {
 		}
 		peers[i] = raft.Peer{ID: m.GetRaftId(), Context: ctx}
 	}
-	s.log.Info("bootstrapping new cluster", "members", len(members))
+	id := clusterIDFor(members)
+	if err := s.setClusterID(id); err != nil {
+		return err
+	}
+	s.log.Info("bootstrapping new cluster", "members", len(members), "cluster_id", fmt.Sprintf("%x", id))
 	return s.startRaft(peers)
 }
 

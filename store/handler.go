@@ -21,6 +21,12 @@ var _ transport.Handler = (*handler)(nil)
 // data was wiped: that is the signal for a fresh first node to rejoin rather than bootstrap.
 func (h *handler) AcceptStream(hello transport.Hello) error {
 	s := (*Store)(h)
+	if err := s.checkCluster(hello.FromClusterID, hello.FromNodeID); err != nil {
+		if hello.ToNodeID == s.cfg.NodeID {
+			s.warnForeignCluster(hello.FromClusterID, hello.FromAddr)
+		}
+		return err
+	}
 	if hello.ToID == s.raftID {
 		// A node that has just joined learns its peers from the log it has not received yet; until then it
 		// answers whoever calls, at the address the caller gives.

@@ -30,17 +30,26 @@ func loadOrCreateRaftID(dir string) (uint64, error) {
 		return 0, fmt.Errorf("read Raft ID: %w", err)
 	}
 	id := newRaftID()
+	if err := writeIDFile(dir, raftIDFile, id); err != nil {
+		return 0, fmt.Errorf("write Raft ID: %w", err)
+	}
+	return id, nil
+}
+
+// writeIDFile stores id in hex in dir/name, atomically and durably.
+func writeIDFile(dir, name string, id uint64) error {
+	path := filepath.Join(dir, name)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(id, 16)+"\n"), 0o600); err != nil {
-		return 0, fmt.Errorf("write Raft ID: %w", err)
+		return err
 	}
 	if err := syncPath(tmp); err != nil {
-		return 0, err
+		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return 0, fmt.Errorf("write Raft ID: %w", err)
+		return err
 	}
-	return id, syncPath(dir)
+	return syncPath(dir)
 }
 
 // newRaftID returns a random ID that raft accepts: non-zero and below its reserved local IDs.

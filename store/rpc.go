@@ -41,7 +41,13 @@ func (s *Store) handleRPC(ctx context.Context, method uint8, req []byte) ([]byte
 		if err := proto.Unmarshal(req, &jr); err != nil {
 			return nil, fmt.Errorf("decode join request: %w", err)
 		}
-		return nil, s.Join(ctx, jr.GetMember())
+		if err := s.checkCluster(jr.GetClusterId(), jr.GetMember().GetNodeId()); err != nil {
+			return nil, err
+		}
+		if err := s.Join(ctx, jr.GetMember()); err != nil {
+			return nil, err
+		}
+		return proto.Marshal(&command.JoinResponse{ClusterId: s.clusterID.Load()})
 	case rpcNotify:
 		var nr command.NotifyRequest
 		if err := proto.Unmarshal(req, &nr); err != nil {
@@ -91,6 +97,7 @@ func (s *Store) nodeMeta() *command.NodeMetaResponse {
 		AppliedIndex: s.applied.index(),
 		Version:      s.cfg.Version,
 		LeaderRaftId: s.leader.Load(),
+		ClusterId:    s.clusterID.Load(),
 	}
 }
 

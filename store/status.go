@@ -11,6 +11,7 @@ import (
 type Status struct {
 	NodeID            string
 	RaftID            uint64
+	ClusterID         uint64 // 0 until the node has bootstrapped or joined a cluster
 	RaftAddr          string
 	HTTPURL           string
 	Open              bool // the raft loop runs
@@ -55,7 +56,7 @@ func (s *Store) Status() Status {
 	ls := s.rlog.Stats()
 	dbSize, walSize := s.db.Size()
 	st := Status{
-		NodeID: s.cfg.NodeID, RaftID: s.raftID, RaftAddr: s.cfg.RaftAddr, HTTPURL: s.httpURL(),
+		NodeID: s.cfg.NodeID, RaftID: s.raftID, ClusterID: s.clusterID.Load(), RaftAddr: s.cfg.RaftAddr, HTTPURL: s.httpURL(),
 		Open: s.running.Load(), Term: s.term.Load(), CommitIndex: s.commit.Load(),
 		AppliedIndex: s.applied.index(), DBApplied: s.db.State().AppliedIndex,
 		LastLogIndex: ls.LastIndex, FirstLogIndex: ls.FirstIndex, SnapshotIndex: ls.SnapshotIndex,

@@ -94,6 +94,9 @@ type Store struct {
 	// bootPending: a booted database is in place but the log was not compacted past it (see bootMarker).
 	bootPending bool
 
+	clusterID     atomic.Uint64 // see clusterid.go; 0 until the node bootstraps or joins
+	foreignWarned atomic.Int64  // unix nanos of the last warnForeignCluster
+
 	running atomic.Bool // the raft loop has started
 	started time.Time
 	fatal   chan error // a loop hit an unrecoverable error
@@ -131,6 +134,11 @@ func Open(cfg Config) (*Store, error) {
 	if s.raftID, err = loadOrCreateRaftID(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	clusterID, err := loadClusterID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.clusterID.Store(clusterID)
 	// Everything in the snapshot directory is transient; files a crash left behind are whole database copies.
 	if err := os.RemoveAll(s.snapDir()); err != nil {
 		return nil, fmt.Errorf("clear snapshot directory: %w", err)
@@ -174,6 +182,7 @@ func Open(cfg Config) (*Store, error) {
 		s.rlog.Close()
 		return nil, err
 	}
+	s.tr.SetClusterID(clusterID)
 	for _, m := range s.members.list() {
 		if m.RaftID != s.raftID {
 			s.tr.SetPeer(m.RaftID, m.NodeID, m.RaftAddr)

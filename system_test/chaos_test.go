@@ -28,6 +28,7 @@ type chaosCluster struct {
 	t     *testing.T
 	net   *faultNet
 	nodes []*node
+	id    string // cluster ID
 	mu    sync.Mutex
 	log   []string
 	count map[string]int
@@ -57,7 +58,41 @@ func newChaosCluster(t *testing.T, n int) *chaosCluster {
 		nd.start()
 	}
 	waitVoters(t, c.nodes, n)
+	c.id = sameClusterID(t, c.nodes...)
 	return c
+}
+
+// restarted waits until victim, just restarted, is a voting member of the cluster again (a node that lost
+// its data rejoins under a new identity and must catch up first): only then is its fault undone. A node
+// that does not get there while the rest of the cluster is healthy is a bug.
+func (c *chaosCluster) restarted(victim *node) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if c.isMember(victim) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Errorf("%s did not become a voting member of cluster %s again within 60s of its restart", victim.id, c.id)
+}
+
+func (c *chaosCluster) isMember(victim *node) bool {
+	st := victim.status()
+	store, _ := st["store"].(map[string]any)
+	raft, _ := store["raft"].(map[string]any)
+	if store["cluster_id"] != c.id || (raft["state"] != "Follower" && raft["state"] != "Leader") {
+		return false
+	}
+	list, _ := store["nodes"].([]any)
+	voters, self := 0, false
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		if m["suffrage"] == "voter" {
+			voters++
+			self = self || m["id"] == victim.id
+		}
+	}
+	return self && voters == len(c.nodes)
 }
 
 func (c *chaosCluster) note(kind, format string, args ...any) {
@@ -99,6 +134,7 @@ func (c *chaosCluster) nemesis(stop <-chan struct{}) {
 			victim.kill()
 			time.Sleep(time.Duration(rand.IntN(1500)) * time.Millisecond)
 			victim.start()
+			c.restarted(victim)
 		case 1:
 			d := time.Duration(800+rand.IntN(1500)) * time.Millisecond
 			c.note("pause", "SIGSTOP %s for %s", victim.id, d)
@@ -125,21 +161,25 @@ func (c *chaosCluster) nemesis(stop <-chan struct{}) {
 			victim.kill()
 			os.RemoveAll(victim.dir)
 			victim.start()
+			c.restarted(victim)
 		case 6:
 			c.note("torn-log", "kill -9 %s, leave a write cut short at the end of its Raft log, restart", victim.id)
 			victim.kill()
 			tearLogTail(victim)
 			victim.start()
+			c.restarted(victim)
 		case 7:
 			c.note("corrupt-log", "kill -9 %s, damage the last record of its Raft log, restart", victim.id)
 			victim.kill()
 			corruptLastRecord(victim)
 			victim.start()
+			c.restarted(victim)
 		case 8:
 			c.note("corrupt-db", "stop %s, damage its database file, restart", victim.id)
 			victim.stop()
 			corruptDB(victim)
 			victim.start()
+			c.restarted(victim)
 		}
 	}
 }

@@ -199,6 +199,7 @@ func TestWipedNodesComeBack(t *testing.T) {
 	if got := len(nodes[0].nodes()); got != 3 {
 		t.Errorf("/nodes lists %d nodes, want 3 (old identities must be gone)", got)
 	}
+	sameClusterID(t, nodes...) // the wiped nodes learned it again when they rejoined
 }
 
 func TestNonVoterReceivesDataAndDoesNotVote(t *testing.T) {
@@ -255,7 +256,6 @@ func TestRejoinAndAddressChange(t *testing.T) {
 	nodes := cluster(t, 3)
 	leader := waitLeader(t, nodes...)
 	n3 := nodes[2]
-	before := leader.storeField("raft", "commit_index")
 	n3.stop()
 	n3.start() // same command, same -join: no membership change
 	waitVoters(t, nodes, 3)
@@ -263,7 +263,9 @@ func TestRejoinAndAddressChange(t *testing.T) {
 	if got := leader.nodes()["n3"]; got == nil || got["addr"] != n3.raftAddr {
 		t.Fatalf("n3 after rejoin: %v", got)
 	}
-	_ = before
+	if got := len(leader.nodes()); got != 3 {
+		t.Fatalf("%d nodes after rejoining with the same command, want 3", got)
+	}
 	// A new Raft address for n3: the entry follows it.
 	n3.stop()
 	n3.raftAddr = freePort(t)
@@ -296,6 +298,82 @@ func TestBootstrapExpect(t *testing.T) {
 	waitVoters(t, nodes, 3)
 	waitLeader(t, nodes...).mustExecute("CREATE TABLE formed (x)")
 	waitConverged(t, nodes...)
+	sameClusterID(t, nodes...)
+}
+
+// sameClusterID checks that every node reports one, non-empty cluster ID, and returns it.
+func sameClusterID(t *testing.T, nodes ...*node) string {
+	t.Helper()
+	id, _ := nodes[0].storeField("cluster_id").(string)
+	if id == "" {
+		t.Fatalf("%s reports no cluster ID", nodes[0].id)
+	}
+	for _, n := range nodes[1:] {
+		if got := n.storeField("cluster_id"); got != id {
+			t.Fatalf("%s reports cluster ID %v, %s reports %s", n.id, got, nodes[0].id, id)
+		}
+	}
+	return id
+}
+
+// A first node (started with no -join) that lost its data and came back while none of its peers could
+// reach it has no way to know it ever had a cluster: after the grace period it bootstraps a new one. The
+// old members must then refuse it, not join it (its log would overwrite theirs), go on without it, and
+// keep every row; the node says loudly what happened.
+func TestWipedFirstNodeAloneNeverMergesClusters(t *testing.T) {
+	nodes := cluster(t, 3)
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	oldCluster := sameClusterID(t, nodes...)
+	leader := waitLeader(t, nodes...)
+	leader.mustExecute("CREATE TABLE acked (id INTEGER PRIMARY KEY)")
+	for i := 1; i <= 20; i++ {
+		leader.mustExecute([]any{"INSERT INTO acked(id) VALUES(?)", i})
+	}
+	waitConverged(t, nodes...)
+	for _, n := range nodes {
+		n.kill()
+	}
+	if err := os.RemoveAll(n1.dir); err != nil {
+		t.Fatal(err)
+	}
+	n1.start()
+	waitLeader(t, n1) // alone, after the grace period: a new cluster
+	newCluster := sameClusterID(t, n1)
+	if newCluster == oldCluster {
+		t.Fatalf("the wiped node's new cluster has the old cluster's ID %s", oldCluster)
+	}
+	n1.mustExecute("CREATE TABLE written_to_the_new_cluster (x)")
+
+	n2.start() // its membership refresh goes through n1, which must not take it
+	n3.start()
+	old := []*node{n2, n3}
+	waitLeader(t, old...).mustExecute([]any{"INSERT INTO acked(id) VALUES(?)", 21})
+	for _, n := range old {
+		waitFor(t, "all rows on "+n.id, 20*time.Second, func() bool {
+			c, err := n.count("acked")
+			return err == nil && c == 21
+		})
+		if got := n.storeField("cluster_id"); got != oldCluster {
+			t.Errorf("%s is in cluster %v, want %s", n.id, got, oldCluster)
+		}
+		if got := len(n.nodes()); got != 3 {
+			t.Errorf("%s lists %d nodes, want 3 (n1's old identity stays until an operator removes it)", n.id, got)
+		}
+	}
+	waitFor(t, "n1 to refuse n2's membership refresh", 20*time.Second, func() bool {
+		b, _ := os.ReadFile(n2.logPath)
+		return strings.Contains(string(b), "could not refresh membership") && strings.Contains(string(b), "nodes of different clusters never merge")
+	})
+	if got := len(n1.nodes()); got != 1 {
+		t.Errorf("the new cluster lists %d nodes, want 1: %v", got, n1.nodes())
+	}
+	if _, err := n1.count("acked"); err == nil {
+		t.Error("the old cluster's table reached the new cluster")
+	}
+	waitFor(t, "n1 to report the other cluster", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(n1.logPath)
+		return strings.Contains(string(b), "another cluster still counts this node-id as a member")
+	})
 }
 
 func TestGracefulLeaderShutdownHandsOver(t *testing.T) {

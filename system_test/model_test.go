@@ -52,3 +52,48 @@ func TestRegisterModel(t *testing.T) {
 		}
 	}
 }
+
+// pruneUnknown leaves out unknown writes nobody observed and bounds those somebody did, and a history
+// stays linearizable (or not) through it.
+func TestPruneUnknown(t *testing.T) {
+	read := func(v int64, call, ret int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: 9, Input: kvInput{Op: opRead, Key: 1}, Output: kvOutput{Value: v}, Call: call, Return: ret}
+	}
+	unknownWrite := func(client int, v int64, call int64) porcupine.Operation {
+		return porcupine.Operation{ClientId: client, Input: kvInput{Op: opWrite, Key: 1, Value: v}, Output: kvOutput{Unknown: true}, Call: call, Return: math.MaxInt64}
+	}
+	ops := []porcupine.Operation{
+		unknownWrite(1, 10, 0),  // never seen
+		unknownWrite(2, 20, 5),  // seen by the read returning at 40
+		unknownWrite(3, 30, 50), // seen by a successful CAS
+		read(20, 30, 40),
+		{ClientId: 4, Input: kvInput{Op: opCAS, Key: 1, Old: 30, Value: 31}, Output: kvOutput{OK: true}, Call: 60, Return: 70},
+		read(31, 80, 90),
+	}
+	got := pruneUnknown(ops)
+	if len(got) != 5 {
+		t.Fatalf("kept %d operations, want 5: %+v", len(got), got)
+	}
+	for _, op := range got {
+		switch op.Input.(kvInput).Value {
+		case 10:
+			t.Error("the write nobody saw was kept")
+		case 20:
+			if op.Return != 40 {
+				t.Errorf("write of 20 returns at %d, want 40 (when its value was first read)", op.Return)
+			}
+		case 30:
+			if op.Return != 70 {
+				t.Errorf("write of 30 returns at %d, want 70 (when a CAS expecting it returned)", op.Return)
+			}
+		}
+	}
+	if !porcupine.CheckOperations(kvModel.ToModel(), got) || !porcupine.CheckOperations(kvModel.ToModel(), ops) {
+		t.Error("a linearizable history is not, before or after pruning")
+	}
+	// A value read before its write was even sent stays illegal after pruning.
+	bad := []porcupine.Operation{read(20, 0, 1), unknownWrite(2, 20, 5)}
+	if porcupine.CheckOperations(kvModel.ToModel(), pruneUnknown(bad)) {
+		t.Error("a read of a value written only later passed after pruning")
+	}
+}

@@ -89,3 +89,21 @@ func TestStatusFrames(t *testing.T) {
 		t.Fatalf("unknown status byte: %v", err)
 	}
 }
+
+// A hello from a caller that predates the cluster ID ends after ToNodeID; it parses with cluster ID 0.
+func TestHelloWithoutClusterID(t *testing.T) {
+	b, err := Hello{FromID: 1, FromNodeID: "a", FromAddr: "x:1", FromClusterID: 0x1234, ToID: 2, ToNodeID: "b"}.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := parseHello(b)
+	if err != nil || h.FromClusterID != 0x1234 {
+		t.Fatalf("with cluster ID: %+v, %v", h, err)
+	}
+	short, _ := Hello{FromID: 1, FromNodeID: "a", FromAddr: "x:1", ToID: 2, ToNodeID: "b"}.marshal()
+	short = short[:len(short)-1] // drop the trailing zero cluster ID: the older encoding
+	h, err = parseHello(short)
+	if err != nil || h != (Hello{FromID: 1, FromNodeID: "a", FromAddr: "x:1", ToID: 2, ToNodeID: "b"}) {
+		t.Fatalf("without cluster ID: %+v, %v", h, err)
+	}
+}

@@ -62,6 +62,8 @@ func FuzzReadFrame(f *testing.F) {
 func FuzzHello(f *testing.F) {
 	good, _ := Hello{FromID: 1, FromNodeID: "a", FromAddr: "127.0.0.1:1", ToID: 2, ToNodeID: "b"}.marshal()
 	f.Add(good)
+	withCluster, _ := Hello{FromID: 1, FromClusterID: 1 << 40, ToID: 2}.marshal()
+	f.Add(withCluster)
 	f.Add([]byte{})
 	f.Add([]byte{1})
 	f.Add([]byte{2, 0, 0, 0, 0, 0})

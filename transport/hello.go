@@ -8,18 +8,20 @@ import (
 
 const helloVersion = 1
 
-// Hello opens every raft and snapshot stream: who is calling, and whom the caller thinks it is calling.
+// Hello opens every connection: who is calling, from which cluster, and whom the caller thinks it is
+// calling. FromClusterID is zero while the caller belongs to no cluster yet (a new or wiped node).
 type Hello struct {
-	FromID     uint64
-	FromNodeID string
-	FromAddr   string
-	ToID       uint64
-	ToNodeID   string
+	FromID        uint64
+	FromNodeID    string
+	FromAddr      string
+	FromClusterID uint64
+	ToID          uint64
+	ToNodeID      string
 }
 
 // marshal encodes h as the body of a hello frame (see wire.go).
 func (h Hello) marshal() ([]byte, error) {
-	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+3*binary.MaxVarintLen32+
+	b := make([]byte, 0, 1+3*binary.MaxVarintLen64+3*binary.MaxVarintLen32+
 		len(h.FromNodeID)+len(h.FromAddr)+len(h.ToNodeID))
 	b = append(b, helloVersion)
 	b = binary.AppendUvarint(b, h.FromID)
@@ -27,6 +29,7 @@ func (h Hello) marshal() ([]byte, error) {
 	b = appendString(b, h.FromAddr)
 	b = binary.AppendUvarint(b, h.ToID)
 	b = appendString(b, h.ToNodeID)
+	b = binary.AppendUvarint(b, h.FromClusterID)
 	if len(b) > maxHelloFrame {
 		return nil, fmt.Errorf("hello is %d bytes, limit %d (node ids or address too long)", len(b), maxHelloFrame)
 	}
@@ -52,6 +55,9 @@ func parseHello(b []byte) (Hello, error) {
 		FromAddr:   d.string("from addr"),
 		ToID:       d.uvarint("to id"),
 		ToNodeID:   d.string("to node id"),
+	}
+	if d.err == nil && len(d.b) > 0 {
+		h.FromClusterID = d.uvarint("from cluster id") // an addition: absent from a caller that predates it
 	}
 	if d.err != nil {
 		return Hello{}, fmt.Errorf("bad hello: %w", d.err)

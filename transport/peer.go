@@ -154,10 +154,8 @@ func (p *peer) run() {
 
 func (p *peer) connect() (*stream, error) {
 	nodeID, addr := p.target()
-	h := Hello{
-		FromID: p.t.cfg.ID, FromNodeID: p.t.cfg.NodeID, FromAddr: p.t.cfg.Addr,
-		ToID: p.id, ToNodeID: nodeID,
-	}
+	h := p.t.hello()
+	h.ToID, h.ToNodeID = p.id, nodeID
 	return p.t.openStream(p.ctx, addr, kindRaft, h, 64<<10)
 }
 

@@ -237,6 +237,7 @@ func TestAcceptStreamRejected(t *testing.T) {
 	}
 	a := startNode(t, 1, "", nil)
 	b := startNode(t, 2, "", hb)
+	a.tr.SetClusterID(0xc1)
 	a.tr.SetPeer(2, "node-2", b.addr)
 	for i := 0; i < 20; i++ {
 		a.tr.Send([]*raftpb.Message{msgApp(1, 2, uint64(i), nil)})
@@ -253,7 +254,7 @@ func TestAcceptStreamRejected(t *testing.T) {
 	hb.mu.Lock()
 	h := seen[0]
 	hb.mu.Unlock()
-	want := Hello{FromID: 1, FromNodeID: "node-1", FromAddr: a.addr, ToID: 2, ToNodeID: "node-2"}
+	want := Hello{FromID: 1, FromNodeID: "node-1", FromAddr: a.addr, FromClusterID: 0xc1, ToID: 2, ToNodeID: "node-2"}
 	if h != want {
 		t.Errorf("hello %+v, want %+v", h, want)
 	}

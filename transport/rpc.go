@@ -89,7 +89,7 @@ func (t *Transport) dialRPC(ctx context.Context, addr string, kind byte) (*rpcCo
 	c := &rpcConn{conn: conn, br: bufio.NewReaderSize(conn, 16<<10), bw: bufio.NewWriterSize(conn, 16<<10)}
 	_ = c.bw.WriteByte(kind)
 	// The hello says who is calling (no answer is awaited: the first response doubles as one).
-	hb, err := Hello{FromID: t.cfg.ID, FromNodeID: t.cfg.NodeID, FromAddr: t.cfg.Addr}.marshal()
+	hb, err := t.hello().marshal()
 	if err == nil {
 		err = writeFrame(c.bw, hb)
 	}

@@ -61,10 +61,8 @@ func (t *Transport) streamSnapshot(p *peer, m *raftpb.Message) (uint64, error) {
 	defer data.Close()
 
 	nodeID, addr := p.target()
-	h := Hello{
-		FromID: t.cfg.ID, FromNodeID: t.cfg.NodeID, FromAddr: t.cfg.Addr,
-		ToID: p.id, ToNodeID: nodeID,
-	}
+	h := t.hello()
+	h.ToID, h.ToNodeID = p.id, nodeID
 	s, err := t.openStream(p.ctx, addr, kindSnapshot, h, 64<<10)
 	if err != nil {
 		return 0, err

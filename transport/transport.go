@@ -108,6 +108,17 @@ type Transport struct {
 	inbound     map[uint64]net.Conn // current inbound raft stream per peer
 
 	rejectLog atomic.Int64 // unix nanos of the last "too many connections" log line
+
+	clusterID atomic.Uint64 // sent in every hello; see SetClusterID
+}
+
+// SetClusterID sets the cluster ID this node sends in its hellos from now on. A node learns it when it
+// bootstraps or joins a cluster; receivers refuse raft traffic from another cluster (see Hello).
+func (t *Transport) SetClusterID(id uint64) { t.clusterID.Store(id) }
+
+// hello is this node's side of a hello, addressed to nobody yet.
+func (t *Transport) hello() Hello {
+	return Hello{FromID: t.cfg.ID, FromNodeID: t.cfg.NodeID, FromAddr: t.cfg.Addr, FromClusterID: t.clusterID.Load()}
 }
 
 // New validates cfg and returns a Transport that is not yet accepting (see Start).

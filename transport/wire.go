@@ -14,8 +14,9 @@ import "time"
 // Fixed-width integers are big-endian.
 //
 //	hello frame:  [version=1][uvarint FromID][str FromNodeID][str FromAddr][uvarint ToID][str ToNodeID]
-//	              str = [uvarint len][bytes]. Bytes after ToNodeID are ignored, leaving room for compatible
-//	              additions; an incompatible change bumps the version.
+//	              [uvarint FromClusterID, optional: 0 if absent]
+//	              str = [uvarint len][bytes]. Bytes after FromClusterID are ignored, leaving room for
+//	              compatible additions; an incompatible change bumps the version.
 //	status frame: [0] = OK, or [1][error text]
 //
 //	raft stream (1): one direction only, dialer (D) -> acceptor (A)
