@@ -40,11 +40,19 @@ func TestRegisterModel(t *testing.T) {
 			op(3, opRead, 0, 0, kvOutput{Value: 0}, 40, 50),
 		}, porcupine.Illegal},
 		{"two successful CAS from the same value", []porcupine.Operation{
-			op(1, opCAS, 7, 0, kvOutput{OK: true}, 0, 10),
-			op(2, opCAS, 8, 0, kvOutput{OK: true}, 20, 30),
+			op(1, opCAS, 7, 0, kvOutput{OK: true, Value: 7}, 0, 10),
+			op(2, opCAS, 8, 0, kvOutput{OK: true, Value: 8}, 20, 30),
 		}, porcupine.Illegal},
 		{"a CAS that failed although the value matched", []porcupine.Operation{
-			op(1, opCAS, 7, 0, kvOutput{OK: false}, 0, 10),
+			op(1, opCAS, 7, 0, kvOutput{OK: false, Value: 0}, 0, 10),
+		}, porcupine.Illegal},
+		{"a failed CAS reports what it saw", []porcupine.Operation{
+			op(1, opWrite, 5, 0, kvOutput{}, 0, 10),
+			op(2, opCAS, 7, 3, kvOutput{OK: false, Value: 5}, 20, 30),
+		}, porcupine.Ok},
+		{"a failed CAS that saw a stale value", []porcupine.Operation{
+			op(1, opWrite, 5, 0, kvOutput{}, 0, 10),
+			op(2, opCAS, 7, 3, kvOutput{OK: false, Value: 0}, 20, 30),
 		}, porcupine.Illegal},
 	} {
 		if got := porcupine.CheckOperations(kvModel.ToModel(), tc.ops); got != (tc.want == porcupine.Ok) {
@@ -67,7 +75,7 @@ func TestPruneUnknown(t *testing.T) {
 		unknownWrite(2, 20, 5),  // seen by the read returning at 40
 		unknownWrite(3, 30, 50), // seen by a successful CAS
 		read(20, 30, 40),
-		{ClientId: 4, Input: kvInput{Op: opCAS, Key: 1, Old: 30, Value: 31}, Output: kvOutput{OK: true}, Call: 60, Return: 70},
+		{ClientId: 4, Input: kvInput{Op: opCAS, Key: 1, Old: 30, Value: 31}, Output: kvOutput{OK: true, Value: 31}, Call: 60, Return: 70},
 		read(31, 80, 90),
 	}
 	got := pruneUnknown(ops)
@@ -90,6 +98,14 @@ func TestPruneUnknown(t *testing.T) {
 	}
 	if !porcupine.CheckOperations(kvModel.ToModel(), got) || !porcupine.CheckOperations(kvModel.ToModel(), ops) {
 		t.Error("a linearizable history is not, before or after pruning")
+	}
+	// A failed CAS that saw an unknown write's value keeps that write.
+	sawByFailedCAS := []porcupine.Operation{
+		unknownWrite(5, 40, 0),
+		{ClientId: 6, Input: kvInput{Op: opCAS, Key: 1, Old: 1, Value: 41}, Output: kvOutput{Value: 40}, Call: 10, Return: 20},
+	}
+	if got := pruneUnknown(sawByFailedCAS); len(got) != 2 || got[0].Return != 20 {
+		t.Errorf("a write seen by a failed CAS: %+v", got)
 	}
 	// A value read before its write was even sent stays illegal after pruning.
 	bad := []porcupine.Operation{read(20, 0, 1), unknownWrite(2, 20, 5)}

@@ -25,6 +25,7 @@ type options struct {
 	serial   int
 	catchup  int // MiB; 0 skips the catch-up and start-up measurements
 	only     string
+	profiles string // directory for CPU profiles of the node under load; "" for none
 }
 
 func main() {
@@ -37,6 +38,7 @@ func main() {
 	flag.IntVar(&o.serial, "serial", 2000, "inserts in each one-client run")
 	flag.IntVar(&o.catchup, "catchup", 0, "size in MiB of the database a new node catches up from (0: skip)")
 	flag.StringVar(&o.only, "only", "", "run only scenarios whose name contains this")
+	flag.StringVar(&o.profiles, "cpuprofile", "", "write a CPU profile of the node under load, for the first run of each timed scenario, into this directory")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -146,9 +148,9 @@ func measureCluster(o options, dir string, n int, t *table) error {
 	if s := "32 clients, one insert per request: requests/s (p50 / p99)"; want(o, s) {
 		var rssPeak uint64
 		stopRSS := sampleRSS(leader, &rssPeak)
-		m, err := repeat(o, func() (measurement, error) {
+		m, err := repeat(o, profiled(o, leader, n, s, func() (measurement, error) {
 			return runClients(32, o.duration, func(int) (int, error) { return insertOne(leader) })
-		})
+		}))
 		stopRSS()
 		if err != nil {
 			return err
@@ -157,9 +159,9 @@ func measureCluster(o options, dir string, n int, t *table) error {
 		t.set("RSS of the leader, under the 32-client insert load", n, mib(rssPeak))
 	}
 	if s := "4 clients, 100 inserts per request: statements/s"; want(o, s) {
-		m, err := repeat(o, func() (measurement, error) {
+		m, err := repeat(o, profiled(o, leader, n, s, func() (measurement, error) {
 			return runClients(4, o.duration, func(int) (int, error) { return insertBatch(leader) })
-		})
+		}))
 		if err != nil {
 			return err
 		}
@@ -195,9 +197,9 @@ func measureCluster(o options, dir string, n int, t *table) error {
 			if !want(o, s) {
 				continue
 			}
-			m, err := repeat(o, func() (measurement, error) {
+			m, err := repeat(o, profiled(o, target, n, s, func() (measurement, error) {
 				return runClients(16, o.duration, func(int) (int, error) { return readOne(target, level, firstID, maxID) })
-			})
+			}))
 			if err != nil {
 				return err
 			}
@@ -205,6 +207,20 @@ func measureCluster(o options, dir string, n int, t *table) error {
 		}
 	}
 	return nil
+}
+
+// profiled wraps a timed run so that its first call is profiled on target (see -cpuprofile).
+func profiled(o options, target *node, size int, scenario string, f func() (measurement, error)) func() (measurement, error) {
+	first := true
+	return func() (measurement, error) {
+		if !first {
+			return f()
+		}
+		first = false
+		wait := profileDuring(o.profiles, target, size, scenario, o.duration)
+		defer wait()
+		return f()
+	}
 }
 
 // summary is the median over runs.
