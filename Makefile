@@ -3,7 +3,7 @@
 TAGS := sqlite_column_metadata sqlite_fts5 sqlite_math_functions
 GOFLAGS_TAGS := -tags "$(TAGS)"
 
-.PHONY: run build test race vet fuzz bench clean chaos
+.PHONY: run shell build test race vet fuzz bench clean chaos
 
 run:
 	go run $(GOFLAGS_TAGS) ./cmd/raftlited $(or $(DATA),data)
@@ -11,6 +11,11 @@ run:
 build:
 	go build $(GOFLAGS_TAGS) -o raftlited ./cmd/raftlited
 	go build $(GOFLAGS_TAGS) -o raftlite-bench ./cmd/raftlite-bench
+	go build -o raftlite ./cmd/raftlite
+
+# The shell, connected to the node `make run` starts (or any: make shell ARGS="-H host -p port").
+shell:
+	go run ./cmd/raftlite $(ARGS)
 
 test:
 	go vet $(GOFLAGS_TAGS) ./...
@@ -23,7 +28,7 @@ bench: build
 	./raftlite-bench -raftlited ./raftlited
 
 clean:
-	rm -rf raftlited raftlite-bench data
+	rm -rf raftlited raftlite raftlite-bench data
 
 # The long fault-injection runs (10 minutes per cluster size): run before closing work on the core.
 chaos:

@@ -22,7 +22,7 @@ import (
 	"time"
 )
 
-var raftlitedBin string
+var raftlitedBin, raftliteBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "raftlite-system-")
@@ -34,6 +34,12 @@ func TestMain(m *testing.M) {
 	build := exec.Command("go", "build", "-tags", buildTags(), "-o", raftlitedBin, "github.com/raftlite/raftlite/cmd/raftlited")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Printf("build raftlited: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	raftliteBin = filepath.Join(dir, "raftlite")
+	build = exec.Command("go", "build", "-o", raftliteBin, "github.com/raftlite/raftlite/cmd/raftlite")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Printf("build raftlite: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
