@@ -97,6 +97,9 @@ func (s *Service) handleLeader(w http.ResponseWriter, r *http.Request, p *params
 	ctx, cancel := s.requestContext(r, p)
 	defer cancel()
 	if err := s.store.Stepdown(ctx, target.ID, p.wait); err != nil {
+		if deniedByLeader(w, err) {
+			return
+		}
 		if errors.Is(err, store.ErrNoLeader) {
 			http.Error(w, "leader not found", http.StatusServiceUnavailable)
 			return

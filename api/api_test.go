@@ -25,7 +25,10 @@ type testServer struct {
 	svc *Service
 }
 
-func newTestServer(t testing.TB) *testServer {
+func newTestServer(t testing.TB) *testServer { return newTestServerWith(t, nil) }
+
+// newTestServerWith starts a test server whose API configuration edit may change first.
+func newTestServerWith(t testing.TB, edit func(*Config)) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,8 +52,12 @@ func newTestServer(t testing.TB) *testServer {
 	if err := st.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	svc := New(Config{Store: st, Version: "test", MaxBodyBytes: 1 << 20, Logger: logger,
-		BodyIdleTimeout: 500 * time.Millisecond})
+	cfg := Config{Store: st, Version: "test", MaxBodyBytes: 1 << 20, Logger: logger,
+		BodyIdleTimeout: 500 * time.Millisecond}
+	if edit != nil {
+		edit(&cfg)
+	}
+	svc := New(cfg)
 	httpSrv.Config.Handler = svc
 	httpSrv.Start()
 	t.Cleanup(func() {

@@ -100,6 +100,7 @@ func (o *responseStream) fail(err error) {
 		panic(http.ErrAbortHandler)
 	}
 	switch {
+	case deniedByLeader(o.w, err):
 	case errors.Is(err, store.ErrNoLeader):
 		http.Error(o.w, "leader not found", http.StatusServiceUnavailable)
 	case errors.Is(err, db.ErrInvalidBackupFormat):

@@ -300,6 +300,9 @@ func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request, p *params
 	ctx, cancel := s.requestContext(r, p)
 	defer cancel()
 	if err := s.store.Remove(ctx, id); err != nil {
+		if deniedByLeader(w, err) {
+			return
+		}
 		if errors.Is(err, store.ErrNoLeader) {
 			http.Error(w, "leader not found", http.StatusServiceUnavailable)
 			return

@@ -215,6 +215,7 @@ func (s *Service) requestFailed(w http.ResponseWriter, p *params, start time.Tim
 		return false
 	}
 	switch {
+	case deniedByLeader(w, err):
 	case errors.Is(err, store.ErrNoLeader):
 		http.Error(w, "leader not found", http.StatusServiceUnavailable)
 	case errors.Is(err, store.ErrStaleRead):

@@ -61,6 +61,9 @@ func (s *Service) handleLoad(w http.ResponseWriter, r *http.Request, p *params) 
 		err = s.store.ForwardLoad(ctx, gz)
 		servedBy = s.servedByLeader()
 	}
+	if deniedByLeader(w, err) {
+		return
+	}
 	if errors.Is(err, store.ErrNoLeader) {
 		http.Error(w, "leader not found", http.StatusServiceUnavailable)
 		return

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/store"
 )
@@ -35,6 +37,7 @@ type queue struct {
 
 type queued struct {
 	stmts   []*command.Statement
+	creds   *command.Credentials // the caller's, checked again by the leader; nil without -auth
 	seq     int64
 	written chan struct{} // closed once the batch holding it is applied
 }
@@ -59,8 +62,8 @@ func newQueue(svc *Service, cfg QueueConfig) *queue {
 var errQueueTimeout = errors.New("timed out enqueuing operation")
 
 // add queues statements and returns the request's sequence number.
-func (q *queue) add(ctx context.Context, stmts []*command.Statement) (*queued, error) {
-	r := &queued{stmts: stmts, written: make(chan struct{})}
+func (q *queue) add(ctx context.Context, stmts []*command.Statement, creds *command.Credentials) (*queued, error) {
+	r := &queued{stmts: stmts, creds: creds, written: make(chan struct{})}
 	select {
 	case <-q.stop:
 		return nil, store.ErrStopped
@@ -111,17 +114,40 @@ func (q *queue) run() {
 	}
 }
 
-// write sends one batch, retrying until the cluster takes it (as rqlite does): the requests were
-// acknowledged already. Per-statement errors are not reported to anyone.
+// write sends one batch: one request per run of requests from the same caller, whose credentials the
+// leader checks again. Queued requests were acknowledged already, so the batch is retried until the
+// cluster takes it (as rqlite does); per-statement errors are not reported to anyone.
 func (q *queue) write(batch []*queued) {
-	req := &command.Request{Mode: command.Mode_MODE_EXECUTE, Transaction: q.cfg.Tx}
+	for start := 0; start < len(batch); {
+		end := start + 1
+		for end < len(batch) && proto.Equal(batch[end].creds, batch[start].creds) {
+			end++
+		}
+		if !q.writeRun(batch[start:end]) {
+			return
+		}
+		start = end
+	}
+	q.done.Store(batch[len(batch)-1].seq)
 	for _, r := range batch {
+		close(r.written)
+	}
+}
+
+// writeRun writes the statements of requests that share credentials. It returns false if the node is
+// stopping and the writes were dropped.
+func (q *queue) writeRun(run []*queued) bool {
+	req := &command.Request{Mode: command.Mode_MODE_EXECUTE, Transaction: q.cfg.Tx}
+	for _, r := range run {
 		req.Statements = append(req.Statements, r.stmts...)
 	}
 	if len(req.Statements) > 0 {
 		env := newEnv()
 		for attempt := 0; ; attempt++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if c := run[0].creds; c != nil {
+				ctx = store.WithCredentials(ctx, c.GetUsername(), c.GetPassword())
+			}
 			_, err := q.svc.store.Execute(ctx, req, env)
 			if errors.Is(err, store.ErrNotLeader) {
 				_, err = q.svc.store.Forward(ctx, &command.ForwardRequest{Request: req, NowUnixMs: env.NowUnixMs, Seed: env.Seed})
@@ -130,23 +156,25 @@ func (q *queue) write(batch []*queued) {
 			if err == nil {
 				break
 			}
+			if errors.Is(err, store.ErrUnauthorized) {
+				// The leader's credentials file differs from this node's: retrying cannot help.
+				q.svc.log.Error("queued writes refused by the leader; dropping them", "err", err, "requests", len(run))
+				return true
+			}
 			if attempt == 0 || attempt%30 == 0 {
 				q.svc.log.Warn("queued write not accepted yet; retrying", "err", err, "attempt", attempt+1)
 			}
 			select {
 			case <-q.stop:
 				if attempt > 0 {
-					q.svc.log.Error("node stopping: dropping queued writes", "requests", len(batch))
-					return
+					q.svc.log.Error("node stopping: dropping queued writes", "requests", len(run))
+					return false
 				}
 			case <-time.After(time.Second):
 			}
 		}
 	}
-	q.done.Store(batch[len(batch)-1].seq)
-	for _, r := range batch {
-		close(r.written)
-	}
+	return true
 }
 
 // close stops taking requests and writes what is queued, giving up when ctx ends.
@@ -181,7 +209,12 @@ func (s *Service) handleQueued(w http.ResponseWriter, r *http.Request, p *params
 	prepare(stmts, p, newEnv(), true)
 	ctx, cancel := s.requestContext(r, p)
 	defer cancel()
-	qr, err := s.queue.add(ctx, stmts)
+	var creds *command.Credentials
+	if s.auth.Enabled() {
+		user, pass, _ := r.BasicAuth()
+		creds = &command.Credentials{Username: user, Password: pass}
+	}
+	qr, err := s.queue.add(ctx, stmts, creds)
 	if err != nil {
 		s.respond(w, p, start, store.Response{Error: err.Error()})
 		return

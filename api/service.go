@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftlite/raftlite/auth"
 	"github.com/raftlite/raftlite/store"
 )
 
@@ -27,11 +28,14 @@ type Config struct {
 	BodyIdleTimeout time.Duration
 	Queue           QueueConfig
 	Logger          *slog.Logger
+	// Auth checks every request's credentials (nil: -auth not given, everything allowed).
+	Auth *auth.Store
 }
 
 // Service is the HTTP API of one node.
 type Service struct {
 	store    *store.Store
+	auth     *auth.Store
 	version  string
 	maxBody  int64
 	maxLoad  int64
@@ -59,7 +63,7 @@ func New(cfg Config) *Service {
 	if cfg.Version == "" {
 		cfg.Version = "unknown"
 	}
-	s := &Service{store: cfg.Store, version: cfg.Version, maxBody: cfg.MaxBodyBytes, maxLoad: cfg.MaxLoadBytes,
+	s := &Service{store: cfg.Store, auth: cfg.Auth, version: cfg.Version, maxBody: cfg.MaxBodyBytes, maxLoad: cfg.MaxLoadBytes,
 		bodyIdle: cfg.BodyIdleTimeout, log: cfg.Logger, start: time.Now()}
 	s.queue = newQueue(s, cfg.Queue)
 	return s
@@ -77,6 +81,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Headers", "Content-Type")
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusOK)
+		return
+	}
+	r, ok := s.authorize(w, r)
+	if !ok {
 		return
 	}
 	p, err := parseParams(r.URL)

@@ -1390,6 +1390,7 @@ func (x *JoinResponse) GetClusterId() uint64 {
 type NotifyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Member        *Member                `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	Credentials   *Credentials           `protobuf:"bytes,2,opt,name=credentials,proto3" json:"credentials,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1427,6 +1428,13 @@ func (*NotifyRequest) Descriptor() ([]byte, []int) {
 func (x *NotifyRequest) GetMember() *Member {
 	if x != nil {
 		return x.Member
+	}
+	return nil
+}
+
+func (x *NotifyRequest) GetCredentials() *Credentials {
+	if x != nil {
+		return x.Credentials
 	}
 	return nil
 }
@@ -1854,9 +1862,10 @@ const file_command_proto_rawDesc = "" +
 	"\vleader_addr\x18\x01 \x01(\tR\n" +
 	"leaderAddr\x12\x1d\n" +
 	"\n" +
-	"cluster_id\x18\x02 \x01(\x04R\tclusterId\"A\n" +
+	"cluster_id\x18\x02 \x01(\x04R\tclusterId\"\x82\x01\n" +
 	"\rNotifyRequest\x120\n" +
-	"\x06member\x18\x01 \x01(\v2\x18.raftlite.command.MemberR\x06member\"i\n" +
+	"\x06member\x18\x01 \x01(\v2\x18.raftlite.command.MemberR\x06member\x12?\n" +
+	"\vcredentials\x18\x02 \x01(\v2\x1d.raftlite.command.CredentialsR\vcredentials\"i\n" +
 	"\rRemoveRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12?\n" +
 	"\vcredentials\x18\x02 \x01(\v2\x1d.raftlite.command.CredentialsR\vcredentials\"\xd6\x01\n" +
@@ -1943,15 +1952,16 @@ var file_command_proto_depIdxs = []int32{
 	12, // 13: raftlite.command.JoinRequest.member:type_name -> raftlite.command.Member
 	14, // 14: raftlite.command.JoinRequest.credentials:type_name -> raftlite.command.Credentials
 	12, // 15: raftlite.command.NotifyRequest.member:type_name -> raftlite.command.Member
-	14, // 16: raftlite.command.RemoveRequest.credentials:type_name -> raftlite.command.Credentials
-	14, // 17: raftlite.command.StepdownRequest.credentials:type_name -> raftlite.command.Credentials
-	14, // 18: raftlite.command.BackupRequest.credentials:type_name -> raftlite.command.Credentials
-	14, // 19: raftlite.command.LoadRequest.credentials:type_name -> raftlite.command.Credentials
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	14, // 16: raftlite.command.NotifyRequest.credentials:type_name -> raftlite.command.Credentials
+	14, // 17: raftlite.command.RemoveRequest.credentials:type_name -> raftlite.command.Credentials
+	14, // 18: raftlite.command.StepdownRequest.credentials:type_name -> raftlite.command.Credentials
+	14, // 19: raftlite.command.BackupRequest.credentials:type_name -> raftlite.command.Credentials
+	14, // 20: raftlite.command.LoadRequest.credentials:type_name -> raftlite.command.Credentials
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }

@@ -180,8 +180,7 @@ func (s *Shell) Execute(input string) {
 // Quit reports whether .exit was given.
 func (s *Shell) Quit() bool { return s.quit }
 
-// runSQL sends the statements of src in one request to /db/request, which runs queries as queries and
-// writes through the log, and prints each result.
+// runSQL sends the statements of src in one request and prints each result.
 func (s *Shell) runSQL(src string) {
 	var stmts []string
 	var kinds []sqlscan.Kind
@@ -197,7 +196,7 @@ func (s *Shell) runSQL(src string) {
 		q.Set("timings", "")
 	}
 	start := time.Now()
-	resp, err := s.call(request{method: http.MethodPost, path: "/db/request", query: q, body: jsonBody(stmts),
+	resp, err := s.call(request{method: http.MethodPost, path: endpointFor(kinds), query: q, body: jsonBody(stmts),
 		contentType: "application/json"})
 	if err != nil {
 		s.errorf("%v", err)
@@ -214,6 +213,27 @@ func (s *Shell) runSQL(src string) {
 	if s.timer {
 		fmt.Fprintf(s.out, "Run Time: %.6f seconds (round trip %.6f seconds)\n", resp.Time, elapsed.Seconds())
 	}
+}
+
+// endpointFor picks /db/query for reads, /db/execute for writes and /db/request for a mix (or a PRAGMA,
+// which may be either): a user allowed only to query, or only to execute, can still use the shell.
+func endpointFor(kinds []sqlscan.Kind) string {
+	reads := 0
+	for _, k := range kinds {
+		switch k {
+		case sqlscan.Select, sqlscan.Values, sqlscan.Explain:
+			reads++
+		case sqlscan.PragmaStmt:
+			return "/db/request"
+		}
+	}
+	switch reads {
+	case len(kinds):
+		return "/db/query"
+	case 0:
+		return "/db/execute"
+	}
+	return "/db/request"
 }
 
 // call sends a request whose answer is a rqlite results body.

@@ -322,7 +322,7 @@ func (s *Store) joinThrough(ctx context.Context, target string) error {
 	if addr == s.cfg.RaftAddr {
 		return errors.New("cannot join through this node itself")
 	}
-	b, err := proto.Marshal(&command.JoinRequest{Member: s.selfMember(), ClusterId: s.clusterID.Load()})
+	b, err := proto.Marshal(&command.JoinRequest{Member: s.selfMember(), ClusterId: s.clusterID.Load(), Credentials: s.cfg.JoinAs})
 	if err != nil {
 		return err
 	}
@@ -330,7 +330,7 @@ func (s *Store) joinThrough(ctx context.Context, target string) error {
 	defer cancel()
 	rb, err := s.tr.Call(cctx, addr, rpcJoin, b)
 	if err != nil {
-		return err
+		return localAuthError(err)
 	}
 	var resp command.JoinResponse
 	if err := proto.Unmarshal(rb, &resp); err != nil {
@@ -370,6 +370,9 @@ func (s *Store) raftAddrFromHTTP(ctx context.Context, base string) (string, erro
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/status?key=store.addr", nil)
 	if err != nil {
 		return "", err
+	}
+	if c := s.cfg.JoinAs; c != nil {
+		req.SetBasicAuth(c.GetUsername(), c.GetPassword())
 	}
 	client := s.cfg.HTTPClient
 	if client == nil {
@@ -467,7 +470,7 @@ func (s *Store) bootstrapExpect(ctx context.Context) error {
 	deadline := time.Now().Add(s.cfg.BootstrapExpectTimeout)
 	self := s.selfMember()
 	s.notify(self)
-	announce, err := proto.Marshal(&command.NotifyRequest{Member: self})
+	announce, err := proto.Marshal(&command.NotifyRequest{Member: self, Credentials: s.cfg.JoinAs})
 	if err != nil {
 		return err
 	}

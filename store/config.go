@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/transport"
 )
 
@@ -22,6 +23,11 @@ type Config struct {
 	Dial     transport.Dialer
 	// HTTPClient resolves -join targets given as HTTP addresses; nil means http.DefaultClient.
 	HTTPClient *http.Client
+
+	// Auth checks the credentials that internal calls carry (nil: -auth not given, everything allowed).
+	Auth Authorizer
+	// JoinAs are the credentials this node presents when it joins a cluster (-join-as).
+	JoinAs *command.Credentials
 
 	Voter                  bool     // false: join as a non-voting read replica (-raft-non-voter)
 	Join                   []string // addresses to join through: HTTP (http://host:port, host:port) or Raft

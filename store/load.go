@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/raftlite/raftlite/auth"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
 )
@@ -37,11 +38,13 @@ func (s *Store) LeaderBackup(ctx context.Context, req *command.BackupRequest) (i
 	if err != nil {
 		return nil, err
 	}
+	attachCredentials(ctx, req)
 	b, err := proto.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	return s.tr.CallStream(ctx, addr, rpcBackup, b)
+	rc, err := s.tr.CallStream(ctx, addr, rpcBackup, b)
+	return rc, localAuthError(err)
 }
 
 // BackupFormat maps rqlite's fmt parameter.
@@ -59,6 +62,9 @@ func (s *Store) serveBackup(ctx context.Context, req []byte, w io.Writer) error 
 	var br command.BackupRequest
 	if err := proto.Unmarshal(req, &br); err != nil {
 		return fmt.Errorf("decode backup request: %w", err)
+	}
+	if err := s.authorize(br.GetCredentials(), "back up the database", auth.Backup); err != nil {
+		return err
 	}
 	if !s.IsLeader() {
 		return ErrNotLeader
@@ -116,6 +122,9 @@ func (s *Store) serveLoad(ctx context.Context, req []byte) error {
 	var lr command.LoadRequest
 	if err := proto.Unmarshal(req, &lr); err != nil {
 		return fmt.Errorf("decode load request: %w", err)
+	}
+	if err := s.authorize(lr.GetCredentials(), "load databases", auth.Load); err != nil {
+		return err
 	}
 	_, err := s.Load(ctx, lr.GetGzipped())
 	return err

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/raftlite/raftlite/auth"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/transport"
@@ -41,10 +42,13 @@ func (s *Store) handleRPC(ctx context.Context, method uint8, req []byte) ([]byte
 		if err := proto.Unmarshal(req, &jr); err != nil {
 			return nil, fmt.Errorf("decode join request: %w", err)
 		}
+		if err := s.authorize(jr.GetCredentials(), "join", joinPerms(jr.GetMember())...); err != nil {
+			return nil, err
+		}
 		if err := s.checkCluster(jr.GetClusterId(), jr.GetMember().GetNodeId()); err != nil {
 			return nil, err
 		}
-		if err := s.Join(ctx, jr.GetMember()); err != nil {
+		if err := s.Join(withCredentials(ctx, jr.GetCredentials()), jr.GetMember()); err != nil {
 			return nil, err
 		}
 		return proto.Marshal(&command.JoinResponse{ClusterId: s.clusterID.Load()})
@@ -53,6 +57,9 @@ func (s *Store) handleRPC(ctx context.Context, method uint8, req []byte) ([]byte
 		if err := proto.Unmarshal(req, &nr); err != nil {
 			return nil, fmt.Errorf("decode notify request: %w", err)
 		}
+		if err := s.authorize(nr.GetCredentials(), "join", auth.Join); err != nil {
+			return nil, err
+		}
 		s.notify(nr.GetMember())
 		return nil, nil
 	case rpcRemove:
@@ -60,11 +67,17 @@ func (s *Store) handleRPC(ctx context.Context, method uint8, req []byte) ([]byte
 		if err := proto.Unmarshal(req, &rr); err != nil {
 			return nil, fmt.Errorf("decode remove request: %w", err)
 		}
+		if err := s.authorize(rr.GetCredentials(), "remove nodes", auth.Remove); err != nil {
+			return nil, err
+		}
 		return nil, s.Remove(ctx, rr.GetNodeId())
 	case rpcForward:
 		var fr command.ForwardRequest
 		if err := proto.Unmarshal(req, &fr); err != nil {
 			return nil, fmt.Errorf("decode forwarded request: %w", err)
+		}
+		if err := s.authorizeForward(&fr); err != nil {
+			return nil, err
 		}
 		resp, err := s.serveForwarded(ctx, &fr)
 		if err != nil {
@@ -75,6 +88,9 @@ func (s *Store) handleRPC(ctx context.Context, method uint8, req []byte) ([]byte
 		var sr command.StepdownRequest
 		if err := proto.Unmarshal(req, &sr); err != nil {
 			return nil, fmt.Errorf("decode stepdown request: %w", err)
+		}
+		if err := s.authorize(sr.GetCredentials(), "change the leader", auth.LeaderOps); err != nil {
+			return nil, err
 		}
 		return nil, s.stepdownLocal(ctx, sr.GetNodeId(), sr.GetWait())
 	case rpcLoad:
@@ -140,11 +156,13 @@ func (s *Store) callLeader(ctx context.Context, method uint8, req proto.Message)
 	if err != nil {
 		return nil, err
 	}
+	attachCredentials(ctx, req)
 	b, err := proto.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	return s.tr.CallOnce(ctx, addr, method, b)
+	b, err = s.tr.CallOnce(ctx, addr, method, b)
+	return b, localAuthError(err)
 }
 
 // Forward sends a request to the leader and returns its answer (the follower side of transparent

@@ -71,6 +71,8 @@ type node struct {
 	flags    []string
 	env      []string // extra environment
 	logPath  string
+	scheme   string       // "https" for a node serving TLS; "" means http
+	hc       *http.Client // for a secured node: trusts its CA and sends credentials
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -122,6 +124,13 @@ func (n *node) args() []string {
 	return append(args, n.dir)
 }
 
+// command is the node's process, not started.
+func (n *node) command() *exec.Cmd {
+	cmd := exec.Command(raftlitedBin, n.args()...)
+	cmd.Env = append(os.Environ(), n.env...)
+	return cmd
+}
+
 // start launches the process and waits until its HTTP API answers.
 func (n *node) start() *node {
 	n.t.Helper()
@@ -130,8 +139,7 @@ func (n *node) start() *node {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	cmd := exec.Command(raftlitedBin, n.args()...)
-	cmd.Env = append(os.Environ(), n.env...)
+	cmd := n.command()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		n.t.Fatal(err)
@@ -146,7 +154,7 @@ func (n *node) start() *node {
 			n.t.Fatalf("%s exited during start", n.id)
 		default:
 		}
-		resp, err := http.Get(n.url("/status"))
+		resp, err := n.client().Get(n.url("/status"))
 		if err != nil {
 			return false
 		}
@@ -197,7 +205,19 @@ func (n *node) running() bool {
 }
 func (n *node) stop() { n.signal(syscall.SIGTERM) }
 
-func (n *node) url(path string) string { return "http://" + n.httpAddr + path }
+func (n *node) url(path string) string {
+	if n.scheme != "" {
+		return n.scheme + "://" + n.httpAddr + path
+	}
+	return "http://" + n.httpAddr + path
+}
+
+func (n *node) client() *http.Client {
+	if n.hc != nil {
+		return n.hc
+	}
+	return client
+}
 
 var client = &http.Client{Timeout: 30 * time.Second}
 
@@ -219,7 +239,7 @@ type response struct {
 
 func (n *node) post(path string, body any) (int, []byte, error) {
 	b, _ := json.Marshal(body)
-	resp, err := client.Post(n.url(path), "application/json", bytes.NewReader(b))
+	resp, err := n.client().Post(n.url(path), "application/json", bytes.NewReader(b))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -265,7 +285,7 @@ func (n *node) query(sql, level string) (result, error) { return n.queryWith(sql
 
 // queryWith reads with extra query parameters (already encoded, joined by &).
 func (n *node) queryWith(sql, params string) (result, error) {
-	resp, err := client.Get(n.url("/db/query?" + params + "&q=" + url.QueryEscape(sql)))
+	resp, err := n.client().Get(n.url("/db/query?" + params + "&q=" + url.QueryEscape(sql)))
 	if err != nil {
 		return result{}, err
 	}
@@ -297,7 +317,7 @@ func (n *node) count(table string) (int64, error) {
 }
 
 func (n *node) status() map[string]any {
-	resp, err := client.Get(n.url("/status"))
+	resp, err := n.client().Get(n.url("/status"))
 	if err != nil {
 		return nil
 	}
@@ -328,7 +348,7 @@ func (n *node) applied() uint64 {
 
 // dump is the node's database as SQL text, read locally.
 func (n *node) dump() string {
-	resp, err := client.Get(n.url("/db/backup?fmt=sql&noleader"))
+	resp, err := n.client().Get(n.url("/db/backup?fmt=sql&noleader"))
 	if err != nil {
 		return "error: " + err.Error()
 	}
@@ -338,7 +358,7 @@ func (n *node) dump() string {
 }
 
 func (n *node) nodes() map[string]map[string]any {
-	resp, err := client.Get(n.url("/nodes?nonvoters&timeout=2s"))
+	resp, err := n.client().Get(n.url("/nodes?nonvoters&timeout=2s"))
 	if err != nil {
 		return nil
 	}

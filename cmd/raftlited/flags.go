@@ -46,6 +46,8 @@ type config struct {
 	writeQueueTx        bool
 	logLevel            string
 	showVersion         bool
+
+	securityFlags
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -82,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.writeQueueTimeout, "write-queue-timeout", 50*time.Millisecond, "Time after which a partial write queue batch is sent")
 	fs.BoolVar(&c.writeQueueTx, "write-queue-tx", false, "Use a transaction when applying a batch of queued writes")
 	fs.StringVar(&c.logLevel, "log-level", "INFO", "Minimum level of the node's own log (ERROR, WARN, INFO, DEBUG)")
+	c.securityFlags.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -144,6 +147,9 @@ func (c *config) validate() error {
 	}
 	if c.raftSnapInt <= 0 || c.raftElectionTimeout <= 0 || c.raftHeartbeatTimeout <= 0 {
 		return errors.New("-raft-snap-int, -raft-election-timeout and -raft-heartbeat-timeout must be positive")
+	}
+	if err := c.securityFlags.validate(); err != nil {
+		return err
 	}
 	if _, err := parseLevel(c.raftLogLevel); err != nil {
 		return fmt.Errorf("-raft-log-level: %w", err)

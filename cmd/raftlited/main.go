@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 
 	"github.com/raftlite/raftlite/api"
+	"github.com/raftlite/raftlite/auth"
 	"github.com/raftlite/raftlite/store"
 )
 
@@ -30,6 +32,8 @@ func main() {
 	// SQLite's 'localtime' modifier converts with the C library's time zone. Every replica must compute
 	// the same value, whatever the zone of its machine, so the process works in UTC.
 	os.Setenv("TZ", "UTC")
+	// Everything the node writes (the database, its WAL, the Raft log, snapshots) is for its owner only.
+	restrictFileModes()
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
@@ -58,6 +62,10 @@ func run(args []string, stderr io.Writer) int {
 }
 
 func serve(cfg *config, log *slog.Logger, level, raftLevel slog.Level) error {
+	sec, err := cfg.securityFlags.load()
+	if err != nil {
+		return err
+	}
 	raftLn, err := net.Listen("tcp", cfg.raftAddr)
 	if err != nil {
 		return fmt.Errorf("listen on -raft-addr %s: %w", cfg.raftAddr, err)
@@ -69,6 +77,12 @@ func serve(cfg *config, log *slog.Logger, level, raftLevel slog.Level) error {
 	}
 	raftAdv := advertised(cfg.raftAdvAddr, cfg.raftAddr, raftLn)
 	httpAdv := advertised(cfg.httpAdvAddr, cfg.httpAddr, httpLn)
+	if sec.nodeTLS != nil {
+		raftLn = tls.NewListener(raftLn, sec.nodeTLS)
+	}
+	if sec.httpTLS != nil {
+		httpLn = tls.NewListener(httpLn, sec.httpTLS)
+	}
 	if cfg.join != "" && cfg.bootstrapExpect == 0 {
 		for _, j := range cfg.joinAddrs() {
 			if j == raftAdv || j == httpAdv || j == "http://"+httpAdv {
@@ -79,6 +93,7 @@ func serve(cfg *config, log *slog.Logger, level, raftLevel slog.Level) error {
 
 	st, err := store.Open(store.Config{
 		DataDir: cfg.dataDir, NodeID: cfg.nodeID, RaftAddr: raftAdv, HTTPAddr: httpAdv, Listener: raftLn,
+		HTTPS: sec.httpTLS != nil, Dial: sec.nodeDial, HTTPClient: sec.httpClient, Auth: authorizer(sec.auth), JoinAs: sec.joinAs,
 		Voter: !cfg.nonVoter, Join: cfg.joinAddrs(), JoinAttempts: cfg.joinAttempts, JoinInterval: cfg.joinInterval,
 		BootstrapExpect: cfg.bootstrapExpect, BootstrapExpectTimeout: cfg.bootstrapExpectTimeout,
 		SnapshotThreshold: cfg.raftSnap, SnapshotInterval: cfg.raftSnapInt,
@@ -90,7 +105,7 @@ func serve(cfg *config, log *slog.Logger, level, raftLevel slog.Level) error {
 		httpLn.Close()
 		return err
 	}
-	svc := api.New(api.Config{Store: st, Version: version, MaxBodyBytes: cfg.maxBody, MaxLoadBytes: cfg.maxLoad, Logger: log,
+	svc := api.New(api.Config{Store: st, Version: version, MaxBodyBytes: cfg.maxBody, MaxLoadBytes: cfg.maxLoad, Logger: log, Auth: sec.auth,
 		Queue: api.QueueConfig{Capacity: cfg.writeQueueCapacity, BatchSize: cfg.writeQueueBatchSize,
 			Timeout: cfg.writeQueueTimeout, Tx: cfg.writeQueueTx}})
 	srv := &http.Server{
@@ -136,6 +151,14 @@ func serve(cfg *config, log *slog.Logger, level, raftLevel slog.Level) error {
 		runErr = err
 	}
 	return runErr
+}
+
+// authorizer hands the store a nil interface, not a nil *auth.Store, when -auth is not given.
+func authorizer(a *auth.Store) store.Authorizer {
+	if a == nil {
+		return nil
+	}
+	return a
 }
 
 // advertised is the address to tell others: the -*-adv-addr flag if given, else the bind address as

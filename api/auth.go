@@ -1,0 +1,88 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/raftlite/raftlite/auth"
+	"github.com/raftlite/raftlite/store"
+)
+
+// permsFor lists the permissions a request to path needs, all of them (reference §8). Unknown paths
+// need none: they get 404 whoever asks.
+func permsFor(path, method string) []auth.Perm {
+	switch {
+	case strings.HasPrefix(path, "/db/execute"):
+		return []auth.Perm{auth.Execute}
+	case strings.HasPrefix(path, "/db/query"), strings.HasPrefix(path, "/db/sql"):
+		return []auth.Perm{auth.Query}
+	case strings.HasPrefix(path, "/db/request"):
+		return []auth.Perm{auth.Query, auth.Execute}
+	case strings.HasPrefix(path, "/db/backup"):
+		return []auth.Perm{auth.Backup}
+	case strings.HasPrefix(path, "/db/load"), path == "/boot":
+		return []auth.Perm{auth.Load}
+	case path == "/snapshot", path == "/reap":
+		return []auth.Perm{auth.Snapshot}
+	case strings.HasPrefix(path, "/remove"):
+		return []auth.Perm{auth.Remove}
+	case strings.HasPrefix(path, "/status"), strings.HasPrefix(path, "/nodes"), path == "/licenses",
+		path == "/debug/vars", strings.HasPrefix(path, "/debug/pprof"):
+		return []auth.Perm{auth.Status}
+	case path == "/leader":
+		return []auth.Perm{auth.LeaderOps}
+	case strings.HasPrefix(path, "/readyz"):
+		return []auth.Perm{auth.Ready}
+	}
+	return nil
+}
+
+// authorize checks the caller's HTTP Basic credentials against what the request needs. An allowed request
+// comes back carrying the credentials in its context, so that whatever this node passes on to the leader
+// is checked there again.
+func (s *Service) authorize(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	if !s.auth.Enabled() {
+		return r, true
+	}
+	user, pass, _ := r.BasicAuth()
+	for _, perm := range permsFor(r.URL.Path, r.Method) {
+		if !s.auth.Allow(user, pass, perm) && !(perm == auth.Status && joinerLookup(r, user, pass, s.auth)) {
+			who := "credentials required"
+			if user != "" {
+				who = "user " + user + " may not use " + r.URL.Path + " (needs " + string(perm) + "), or the password is wrong"
+			}
+			unauthorized(w, who)
+			return r, false
+		}
+	}
+	return r.WithContext(store.WithCredentials(r.Context(), user, pass)), true
+}
+
+// joinerLookup lets a node that may join learn a member's Raft address from its HTTP API (a -join target
+// given as an HTTP address), without the status permission.
+func joinerLookup(r *http.Request, user, pass string, a *auth.Store) bool {
+	if r.URL.Path != "/status" || r.URL.Query().Get("key") != "store.addr" {
+		return false
+	}
+	for _, p := range []auth.Perm{auth.Join, auth.JoinReadOnly, auth.JoinReadReplica} {
+		if a.Allow(user, pass, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="rqlite"`)
+	http.Error(w, "unauthorized: "+msg, http.StatusUnauthorized)
+}
+
+// deniedByLeader answers 401 when the leader refused the credentials of a request passed on to it.
+func deniedByLeader(w http.ResponseWriter, err error) bool {
+	if !errors.Is(err, store.ErrUnauthorized) {
+		return false
+	}
+	unauthorized(w, strings.TrimPrefix(err.Error(), store.ErrUnauthorized.Error()+": "))
+	return true
+}

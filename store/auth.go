@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/raftlite/raftlite/auth"
+	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/transport"
+)
+
+// Authorizer decides whether credentials carry a permission; *auth.Store implements it.
+type Authorizer interface {
+	Allow(username, password string, perm auth.Perm) bool
+}
+
+// ErrUnauthorized is returned when an internal call's credentials lack the permission it needs.
+var ErrUnauthorized = errors.New("unauthorized")
+
+type credentialsKey struct{}
+
+// WithCredentials returns a context carrying a caller's credentials: calls this node passes on to the leader
+// carry them, and the leader checks them again.
+func WithCredentials(ctx context.Context, username, password string) context.Context {
+	return context.WithValue(ctx, credentialsKey{}, &command.Credentials{Username: username, Password: password})
+}
+
+func withCredentials(ctx context.Context, c *command.Credentials) context.Context {
+	if c == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, credentialsKey{}, c)
+}
+
+func credentialsFrom(ctx context.Context) *command.Credentials {
+	c, _ := ctx.Value(credentialsKey{}).(*command.Credentials)
+	return c
+}
+
+// attachCredentials puts the caller's credentials from ctx into an internal call that does not carry any.
+func attachCredentials(ctx context.Context, req any) {
+	c := credentialsFrom(ctx)
+	if c == nil {
+		return
+	}
+	switch r := req.(type) {
+	case *command.ForwardRequest:
+		if r.Credentials == nil {
+			r.Credentials = c
+		}
+	case *command.JoinRequest:
+		if r.Credentials == nil {
+			r.Credentials = c
+		}
+	case *command.RemoveRequest:
+		if r.Credentials == nil {
+			r.Credentials = c
+		}
+	case *command.StepdownRequest:
+		if r.Credentials == nil {
+			r.Credentials = c
+		}
+	case *command.LoadRequest:
+		if r.Credentials == nil {
+			r.Credentials = c
+		}
+	case *command.BackupRequest:
+		if r.Credentials == nil {
+			r.Credentials = c
+		}
+	}
+}
+
+// authorize checks that c holds one of perms. The message never names the password.
+func (s *Store) authorize(c *command.Credentials, what string, perms ...auth.Perm) error {
+	if s.cfg.Auth == nil {
+		return nil
+	}
+	for _, p := range perms {
+		if s.cfg.Auth.Allow(c.GetUsername(), c.GetPassword(), p) {
+			return nil
+		}
+	}
+	user := c.GetUsername()
+	if user == "" {
+		user = "an anonymous caller"
+	}
+	return fmt.Errorf("%w: %s may not %s", ErrUnauthorized, user, what)
+}
+
+// forwardedPerms are the permissions a forwarded request needs: the same as at the HTTP API. A load sent
+// as SQL arrives as a write, and "load" grants at least that much.
+func forwardedPerms(fr *command.ForwardRequest) (string, [][]auth.Perm) {
+	switch fr.GetRequest().GetMode() {
+	case command.Mode_MODE_QUERY:
+		return "query", [][]auth.Perm{{auth.Query}}
+	case command.Mode_MODE_REQUEST:
+		return "query and execute", [][]auth.Perm{{auth.Query}, {auth.Execute, auth.Load}}
+	default:
+		return "execute", [][]auth.Perm{{auth.Execute, auth.Load}}
+	}
+}
+
+func (s *Store) authorizeForward(fr *command.ForwardRequest) error {
+	what, needs := forwardedPerms(fr)
+	for _, anyOf := range needs {
+		if err := s.authorize(fr.GetCredentials(), what, anyOf...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// joinPerms: a voter needs "join"; a read replica "join-read-only", "join-read-replica" or "join".
+func joinPerms(m *command.Member) []auth.Perm {
+	if m.GetVoter() {
+		return []auth.Perm{auth.Join}
+	}
+	return []auth.Perm{auth.Join, auth.JoinReadOnly, auth.JoinReadReplica}
+}
+
+// localAuthError turns a refusal the leader sent back into ErrUnauthorized, so that the API answers 401
+// whichever node checked.
+func localAuthError(err error) error {
+	var re *transport.RemoteError
+	if errors.As(err, &re) && strings.HasPrefix(re.Msg, ErrUnauthorized.Error()+":") {
+		return fmt.Errorf("%w%s", ErrUnauthorized, strings.TrimPrefix(re.Msg, ErrUnauthorized.Error()))
+	}
+	return err
+}
