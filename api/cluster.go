@@ -112,6 +112,8 @@ func (s *Service) status() map[string]any {
 				"log_size":            st.LogBytes,
 				"log_segments":        st.LogSegments,
 				"last_contact":        contactString(st),
+				"read_index_rounds":   st.ReadIndexRounds,
+				"read_index_reads":    st.ReadIndexReads,
 			},
 			"sqlite3": map[string]any{"path": st.DBPath, "size": st.DBSize + st.WALSize, "db_size": st.DBSize,
 				"wal_size": st.WALSize, "fk_constraints": fk},

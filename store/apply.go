@@ -142,7 +142,7 @@ func (s *Store) applyTasks(tasks []applyTask) bool {
 					s.deliver(e, res)
 					dbApplied = i
 					continue
-				} else if cmd.GetType() == command.Command_TYPE_REQUEST {
+				} else if cmd.GetType() == command.Command_TYPE_REQUEST && !s.readForOthers(&cmd) {
 					op.Request = cmd.GetRequest()
 					op.Env = db.Env{NowUnixMs: cmd.GetNowUnixMs(), Seed: cmd.GetSeed()}
 				}
@@ -164,6 +164,13 @@ func (s *Store) applyTasks(tasks []applyTask) bool {
 		}
 	}
 	return true
+}
+
+// readForOthers reports a strong read another node proposed: its answer goes to that node's caller only,
+// and it cannot change the data (a query-mode statement that would write fails), so this replica only
+// records it as applied.
+func (s *Store) readForOthers(cmd *command.Command) bool {
+	return cmd.GetRequest().GetMode() == command.Mode_MODE_QUERY && cmd.GetProposer() != s.raftID
 }
 
 // flush applies the batch's ops in one transaction, wakes their callers, and publishes the new applied

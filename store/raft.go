@@ -115,10 +115,13 @@ func (s *Store) runRaft(rn *raft.RawNode, tickEvery time.Duration, campaign bool
 			s.propose(l, p)
 		}
 		l.proposals = l.proposals[:0]
-		if l.reads.hasPending() {
-			s.issueReadIndex(l)
-		}
-		for rn.HasReady() {
+		for {
+			if l.reads.hasPending() && l.reads.mayStart(time.Now()) {
+				s.issueReadIndex(l)
+			}
+			if !rn.HasReady() {
+				break
+			}
 			if !s.handleReady(l, rn.Ready()) {
 				return
 			}
@@ -181,6 +184,11 @@ func (s *Store) propose(l *raftLoop, p *proposal) {
 // must stop (its storage failed).
 func (s *Store) handleReady(l *raftLoop, rd raft.Ready) bool {
 	if rd.SoftState != nil {
+		if rd.SoftState.Lead != s.leader.Load() {
+			// raft forgets the read requests it had pending when leadership changes; retry them now rather
+			// than when they time out.
+			l.reads.retryInflight()
+		}
 		s.leader.Store(rd.SoftState.Lead)
 		s.raftState.Store(int32(rd.SoftState.RaftState))
 	}
@@ -340,12 +348,16 @@ func (s *Store) onTick(l *raftLoop) {
 
 // issueReadIndex starts one ReadIndex round for every read that arrived since the last round. Reads that
 // arrive later go to a later round: the index a round confirms is only safe for reads begun before it.
+// A round starts only when none is in flight (see mayStart), so that under load each round serves many
+// reads, as etcd's read loop does.
 func (s *Store) issueReadIndex(l *raftLoop) {
 	if s.leader.Load() == raft.None {
 		l.reads.failPending(ErrNoLeader)
 		return
 	}
-	ctx := l.reads.startRound()
+	ctx, n := l.reads.startRound()
+	s.readRounds.Add(1)
+	s.readsInRounds.Add(uint64(n))
 	l.rn.ReadIndex(ctx)
 }
 

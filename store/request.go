@@ -253,13 +253,40 @@ const readRoundTimeout = 2 * time.Second
 func newReadBatches() readBatches { return readBatches{inflight: map[uint64]*readRound{}} }
 
 func (b *readBatches) add(r *readRequest) { b.pending = append(b.pending, r) }
-func (b *readBatches) hasPending() bool   { return len(b.pending) > 0 }
 
-func (b *readBatches) startRound() []byte {
+// readRoundPatience is how long a round may stay unanswered before another starts beside it: raft may
+// drop a request without a word, and reads must not wait the whole readRoundTimeout behind it.
+const readRoundPatience = 50 * time.Millisecond
+
+// mayStart reports whether a new round may start now: none is in flight, or the ones that are have been
+// waiting longer than readRoundPatience.
+func (b *readBatches) mayStart(now time.Time) bool {
+	young := 0
+	for _, r := range b.inflight {
+		if now.Sub(r.started) < readRoundPatience {
+			young++
+		}
+	}
+	return young == 0
+}
+
+// retryInflight sends the reads of every round in flight back to their callers to be tried again.
+func (b *readBatches) retryInflight() {
+	for n, round := range b.inflight {
+		delete(b.inflight, n)
+		for _, r := range round.reqs {
+			r.done <- readResult{err: errReadRetry}
+		}
+	}
+}
+func (b *readBatches) hasPending() bool { return len(b.pending) > 0 }
+
+func (b *readBatches) startRound() ([]byte, int) {
+	n := len(b.pending)
 	b.round++
 	b.inflight[b.round] = &readRound{reqs: b.pending, started: time.Now()}
 	b.pending = nil
-	return readCtx(b.round)
+	return readCtx(b.round), n
 }
 
 func (b *readBatches) resolve(rs raft.ReadState) {

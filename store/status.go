@@ -42,6 +42,8 @@ type Status struct {
 	TrailingLogs      uint64
 	HeartbeatTimeout  time.Duration
 	ElectionTimeout   time.Duration
+	ReadIndexRounds   uint64 // ReadIndex rounds this node started
+	ReadIndexReads    uint64 // linearizable reads they served (many reads share a round)
 }
 
 // LeaderInfo identifies the leader, when known.
@@ -65,6 +67,7 @@ func (s *Store) Status() Status {
 		DataDir: s.cfg.DataDir, DBPath: s.dbPath(), ForeignKeys: s.cfg.ForeignKeys,
 		SnapshotThreshold: s.cfg.SnapshotThreshold, SnapshotInterval: s.cfg.SnapshotInterval,
 		TrailingLogs: s.cfg.TrailingLogs, HeartbeatTimeout: s.cfg.HeartbeatTimeout, ElectionTimeout: s.cfg.ElectionTimeout,
+		ReadIndexRounds: s.readRounds.Load(), ReadIndexReads: s.readsInRounds.Load(),
 	}
 	st.State = stateName(raft.StateType(s.raftState.Load()), st.Open)
 	if !s.IsLeader() {

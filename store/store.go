@@ -67,6 +67,9 @@ type Store struct {
 	term      atomic.Uint64
 	commit    atomic.Uint64
 	lastIndex atomic.Uint64
+	// Counters for /status and metrics.
+	readRounds    atomic.Uint64 // ReadIndex rounds started
+	readsInRounds atomic.Uint64 // linearizable reads those rounds served
 
 	// applied is the index up to which the apply loop has processed entries.
 	applied *appliedIndex

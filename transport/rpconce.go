@@ -43,11 +43,25 @@ func (t *Transport) CallOnce(ctx context.Context, addr string, method uint8, req
 }
 
 // alive reports whether an idle connection's peer is still there: nothing may arrive on an idle rpc
-// connection, so a read that would block means alive, and EOF, a reset or stray bytes mean it is not.
+// connection, so EOF, a reset or stray bytes mean it is not. The check must not wait: every forwarded
+// request makes it.
 func alive(c *rpcConn) bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
+	// Look at the socket beneath the wrappers (our tracking, TLS: any record arriving now means closing).
+	conn := c.conn
+	for {
+		u, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		conn = u.NetConn()
+	}
+	if ok, known := peekAlive(conn); known {
+		return ok
+	}
+	// No way to peek without waiting: wait briefly for a read that would block.
 	_ = c.conn.SetReadDeadline(time.Now().Add(time.Millisecond))
 	_, err := c.br.Peek(1)
 	_ = c.conn.SetReadDeadline(time.Time{})

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,5 +29,28 @@ func TestCallOnceAfterServerRestart(t *testing.T) {
 	}
 	if n := calls.Load(); n != 2 {
 		t.Errorf("handler ran %d times for 2 calls", n)
+	}
+}
+
+// alive must see through the transport's own wrapper to the socket: otherwise it falls back to waiting a
+// millisecond, which every forwarded request would pay.
+func TestAliveSeesTheSocket(t *testing.T) {
+	server := startNode(t, 1, "", nil)
+	client := startNode(t, 2, "", nil)
+	c, err := client.tr.dialRPC(context.Background(), server.addr, kindRPC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.conn.Close()
+	conn := c.conn
+	for {
+		u, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		conn = u.NetConn()
+	}
+	if _, known := peekAlive(conn); !known {
+		t.Fatalf("peekAlive cannot look at %T beneath %T", conn, c.conn)
 	}
 }

@@ -339,6 +339,9 @@ type trackedConn struct {
 	t *Transport
 }
 
+// NetConn returns the connection beneath, as tls.Conn does.
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *trackedConn) Close() error {
 	c.t.connMu.Lock()
 	delete(c.t.conns, c)

@@ -77,7 +77,7 @@ const (
 	snapshotAckTimeout = 5 * time.Minute  // the receiver may fsync / verify a large database before answering
 	rpcIdleTimeout     = 5 * time.Minute
 	pooledMaxAge       = 4 * time.Minute // below rpcIdleTimeout, so we never pick a conn the server is closing
-	maxIdlePerAddr     = 8
+	maxIdlePerAddr     = 64              // as many as concurrent forwarded requests commonly are: a dial per call costs more than the call
 
 	keepAliveIdle     = 15 * time.Second
 	keepAliveInterval = 5 * time.Second

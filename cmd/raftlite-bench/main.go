@@ -182,6 +182,12 @@ func measureCluster(o options, dir string, n int, t *table) error {
 		}
 		t.set(s, n, fmt.Sprintf("%.0f", m.stmtRate))
 	}
+	if ids.Load() < firstID+1000 {
+		// The insert scenarios were left out (-only): the reads need rows.
+		if err := seedRows(leader, 1000); err != nil {
+			return err
+		}
+	}
 	maxID := ids.Load()
 	targets := []*node{leader}
 	if f := c.follower(leader); f != nil {

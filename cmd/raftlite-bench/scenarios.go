@@ -75,6 +75,16 @@ func insertBatch(n *node) (int, error) {
 	return 100, n.exec(stmts...)
 }
 
+// seedRows inserts n rows, 100 per request.
+func seedRows(l *node, n int) error {
+	for i := 0; i < n; i += 100 {
+		if _, err := insertBatch(l); err != nil {
+			return fmt.Errorf("seed rows for the reads: %w", err)
+		}
+	}
+	return nil
+}
+
 // queueOne sends one insert through the write queue.
 func queueOne(n *node) (int, error) {
 	body, _ := json.Marshal([]any{[]any{"INSERT INTO bench(id, v) VALUES(?, ?)", ids.Add(1), "queued row"}})
