@@ -28,8 +28,10 @@ func permsFor(path, method string) []auth.Perm {
 	case strings.HasPrefix(path, "/remove"):
 		return []auth.Perm{auth.Remove}
 	case strings.HasPrefix(path, "/status"), strings.HasPrefix(path, "/nodes"), path == "/licenses",
-		path == "/debug/vars", strings.HasPrefix(path, "/debug/pprof"):
+		path == "/debug/vars", strings.HasPrefix(path, "/debug/pprof"), path == "/metrics":
 		return []auth.Perm{auth.Status}
+	case strings.HasPrefix(path, "/console"):
+		return []auth.Perm{auth.UI}
 	case path == "/leader":
 		return []auth.Perm{auth.LeaderOps}
 	case strings.HasPrefix(path, "/readyz"):

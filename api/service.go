@@ -30,12 +30,18 @@ type Config struct {
 	Logger          *slog.Logger
 	// Auth checks every request's credentials (nil: -auth not given, everything allowed).
 	Auth *auth.Store
+	// Metrics, if set, records every request and serves /metrics.
+	Metrics Metrics
+	// Console, if set, serves the web console under /console/ (and / redirects there).
+	Console http.Handler
 }
 
 // Service is the HTTP API of one node.
 type Service struct {
 	store    *store.Store
 	auth     *auth.Store
+	metrics  Metrics
+	console  http.Handler
 	version  string
 	maxBody  int64
 	maxLoad  int64
@@ -63,7 +69,7 @@ func New(cfg Config) *Service {
 	if cfg.Version == "" {
 		cfg.Version = "unknown"
 	}
-	s := &Service{store: cfg.Store, auth: cfg.Auth, version: cfg.Version, maxBody: cfg.MaxBodyBytes, maxLoad: cfg.MaxLoadBytes,
+	s := &Service{store: cfg.Store, auth: cfg.Auth, metrics: cfg.Metrics, console: cfg.Console, version: cfg.Version, maxBody: cfg.MaxBodyBytes, maxLoad: cfg.MaxLoadBytes,
 		bodyIdle: cfg.BodyIdleTimeout, log: cfg.Logger, start: time.Now()}
 	s.queue = newQueue(s, cfg.Queue)
 	return s
@@ -75,22 +81,35 @@ func (s *Service) Close(ctx context.Context) { s.queue.close(ctx) }
 // ServeHTTP dispatches as rqlite does (reference §1.1): CORS preflight first, then query parameter
 // validation, then the path.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.metrics == nil {
+		s.serveHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+	p := s.serveHTTP(sw, r)
+	endpoint := endpointLabel(r.URL.Path)
+	s.metrics.ObserveRequest(endpoint, r.Method, sw.code, levelLabel(endpoint, p), time.Since(start))
+}
+
+// serveHTTP serves a request and returns its parsed parameters (nil if it never got that far).
+func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) *params {
 	h := w.Header()
 	h.Set("X-Rqlite-Version", s.version)
 	h.Set("Access-Control-Allow-Methods", "OPTIONS, GET, POST")
 	h.Set("Access-Control-Allow-Headers", "Content-Type")
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusOK)
-		return
+		return nil
 	}
 	r, ok := s.authorize(w, r)
 	if !ok {
-		return
+		return nil
 	}
 	p, err := parseParams(r.URL)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+		return nil
 	}
 	path := r.URL.Path
 	switch {
@@ -128,9 +147,18 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleVars(w, r, p)
 	case strings.HasPrefix(path, "/debug/pprof"):
 		s.handlePprof(w, r)
+	case path == "/metrics" && s.metrics != nil:
+		if allow(w, r, http.MethodGet) {
+			s.metrics.Handler().ServeHTTP(w, r)
+		}
+	case path == "/" && s.console != nil:
+		http.Redirect(w, r, "/console/", http.StatusFound)
+	case strings.HasPrefix(path, "/console") && s.console != nil:
+		s.console.ServeHTTP(w, r)
 	default:
 		w.WriteHeader(http.StatusNotFound)
 	}
+	return p
 }
 
 func setJSON(w http.ResponseWriter) {

@@ -28,6 +28,8 @@ type Config struct {
 	Auth Authorizer
 	// JoinAs are the credentials this node presents when it joins a cluster (-join-as).
 	JoinAs *command.Credentials
+	// ObserveFsync, if set, is told how long each durable write of the Raft log took (for metrics).
+	ObserveFsync func(time.Duration)
 
 	Voter                  bool     // false: join as a non-voting read replica (-raft-non-voter)
 	Join                   []string // addresses to join through: HTTP (http://host:port, host:port) or Raft

@@ -178,6 +178,7 @@ func (s *Store) propose(l *raftLoop, p *proposal) {
 		return
 	}
 	l.unindexed = append(l.unindexed, p)
+	s.proposals.Add(1)
 }
 
 // handleReady processes one Ready in the order the raft contract requires. It returns false if the node
@@ -188,6 +189,7 @@ func (s *Store) handleReady(l *raftLoop, rd raft.Ready) bool {
 			// raft forgets the read requests it had pending when leadership changes; retry them now rather
 			// than when they time out.
 			l.reads.retryInflight()
+			s.leaderChanges.Add(1)
 		}
 		s.leader.Store(rd.SoftState.Lead)
 		s.raftState.Store(int32(rd.SoftState.RaftState))
@@ -251,7 +253,11 @@ func (s *Store) handleReady(l *raftLoop, rd raft.Ready) bool {
 // data), and only a restart, which reads the disk again, can continue safely.
 func (s *Store) save(rd raft.Ready) bool {
 	for {
+		start := time.Now()
 		err := s.rlog.Save(rd.HardState, rd.Entries, rd.MustSync)
+		if err == nil && rd.MustSync && s.cfg.ObserveFsync != nil {
+			s.cfg.ObserveFsync(time.Since(start))
+		}
 		if err == nil {
 			if s.logFull.Swap(false) {
 				s.log.Info("Raft log writable again")

@@ -44,6 +44,11 @@ type Status struct {
 	ElectionTimeout   time.Duration
 	ReadIndexRounds   uint64 // ReadIndex rounds this node started
 	ReadIndexReads    uint64 // linearizable reads they served (many reads share a round)
+	LeaderChanges     uint64 // times this node saw the leader change
+	Proposals         uint64 // entries this node proposed as leader
+	SnapshotsSent     uint64 // database snapshots streamed to followers
+	SnapshotBytesSent uint64
+	SnapshotsReceived uint64
 }
 
 // LeaderInfo identifies the leader, when known.
@@ -68,7 +73,9 @@ func (s *Store) Status() Status {
 		SnapshotThreshold: s.cfg.SnapshotThreshold, SnapshotInterval: s.cfg.SnapshotInterval,
 		TrailingLogs: s.cfg.TrailingLogs, HeartbeatTimeout: s.cfg.HeartbeatTimeout, ElectionTimeout: s.cfg.ElectionTimeout,
 		ReadIndexRounds: s.readRounds.Load(), ReadIndexReads: s.readsInRounds.Load(),
+		LeaderChanges: s.leaderChanges.Load(), Proposals: s.proposals.Load(),
 	}
+	st.SnapshotsSent, st.SnapshotBytesSent, st.SnapshotsReceived, _ = s.tr.Snapshots()
 	st.State = stateName(raft.StateType(s.raftState.Load()), st.Open)
 	if !s.IsLeader() {
 		st.LastContact = s.sinceContact()

@@ -70,6 +70,8 @@ type Store struct {
 	// Counters for /status and metrics.
 	readRounds    atomic.Uint64 // ReadIndex rounds started
 	readsInRounds atomic.Uint64 // linearizable reads those rounds served
+	leaderChanges atomic.Uint64
+	proposals     atomic.Uint64
 
 	// applied is the index up to which the apply loop has processed entries.
 	applied *appliedIndex

@@ -37,6 +37,8 @@ func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
 		t.log.Warn("snapshot failed", "peer", hexID(p.id), "err", err)
 		return
 	}
+	t.snapshots.Sent.Add(1)
+	t.snapshots.BytesSent.Add(n)
 	t.log.Info("snapshot sent", "peer", hexID(p.id), "index", m.GetSnapshot().GetMetadata().GetIndex(),
 		"bytes", n, "took", time.Since(start).Round(time.Millisecond))
 }
@@ -128,6 +130,8 @@ func (t *Transport) serveSnapshot(conn net.Conn, br *bufio.Reader, bw *bufio.Wri
 	if err := t.answer(conn, bw, nil); err != nil {
 		return fmt.Errorf("snapshot from %x: send ack: %w", h.FromID, err)
 	}
+	t.snapshots.Received.Add(1)
+	t.snapshots.BytesReceived.Add(data.total)
 	t.log.Info("snapshot received", "peer", hexID(h.FromID), "index", m.GetSnapshot().GetMetadata().GetIndex(),
 		"bytes", data.total)
 	return nil

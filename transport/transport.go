@@ -80,6 +80,8 @@ type PeerStats struct {
 
 // Transport carries all node-to-node traffic on one port. See wire.go for the protocol.
 type Transport struct {
+	snapshots SnapshotStats // updated atomically
+
 	cfg      Config
 	h        Handler
 	log      *slog.Logger
@@ -263,6 +265,17 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 }
 
 // Stats returns a snapshot of every peer's outbound state.
+// SnapshotStats counts database snapshots streamed by this transport.
+type SnapshotStats struct {
+	Sent, BytesSent, Received, BytesReceived atomic.Uint64
+}
+
+// Snapshots returns the counts of snapshots sent and received so far.
+func (t *Transport) Snapshots() (sent, bytesSent, received, bytesReceived uint64) {
+	s := &t.snapshots
+	return s.Sent.Load(), s.BytesSent.Load(), s.Received.Load(), s.BytesReceived.Load()
+}
+
 func (t *Transport) Stats() map[uint64]PeerStats {
 	peers := *t.peers.Load()
 	out := make(map[uint64]PeerStats, len(peers))

@@ -1,0 +1,51 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Metrics receives a record of every request and serves /metrics; *metrics.Metrics implements it.
+type Metrics interface {
+	ObserveRequest(endpoint, method string, code int, level string, d time.Duration)
+	Handler() http.Handler
+}
+
+// endpoints are the label values for requests: the API's paths, so that a client cannot create series.
+var endpoints = []string{"/db/execute", "/db/query", "/db/request", "/db/backup", "/db/load", "/db/sql", "/boot",
+	"/snapshot", "/reap", "/remove", "/status", "/nodes", "/leader", "/readyz", "/debug", "/metrics", "/console"}
+
+func endpointLabel(path string) string {
+	for _, e := range endpoints {
+		if strings.HasPrefix(path, e) {
+			return e
+		}
+	}
+	return "other"
+}
+
+// levelLabel is the consistency level of a read, and "" for everything else.
+func levelLabel(endpoint string, p *params) string {
+	if p == nil || (endpoint != "/db/query" && endpoint != "/db/request") {
+		return ""
+	}
+	if p.level == "" {
+		return "weak"
+	}
+	return p.level
+}
+
+// statusWriter remembers the status code written. Unwrap lets http.ResponseController reach the
+// connection beneath (deadlines, flushing).
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
