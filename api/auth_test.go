@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/raftlite/raftlite/auth"
+	"github.com/raftlite/raftlite/console"
+	"github.com/raftlite/raftlite/metrics"
 )
 
 // endpointPerms is every endpoint with a request that exercises it and the permissions it needs.
@@ -35,12 +37,14 @@ var endpointPerms = []struct {
 	{"GET", "/leader", "", []auth.Perm{auth.LeaderOps}},
 	{"POST", "/leader", "", []auth.Perm{auth.LeaderOps}},
 	{"GET", "/readyz", "", []auth.Perm{auth.Ready}},
+	{"GET", "/metrics", "", []auth.Perm{auth.Status}},
+	{"GET", "/console/", "", []auth.Perm{auth.UI}},
 }
 
 func credentialsFile() string {
 	var users []string
 	for _, p := range []auth.Perm{auth.Execute, auth.Query, auth.Backup, auth.Load, auth.Snapshot, auth.Remove,
-		auth.Status, auth.LeaderOps, auth.Ready, auth.Join} {
+		auth.Status, auth.LeaderOps, auth.Ready, auth.Join, auth.UI} {
 		users = append(users, fmt.Sprintf(`{"username": "u-%s", "password": "p-%s", "perms": ["%s"]}`, p, p, p))
 	}
 	users = append(users, `{"username": "admin", "password": "secret", "perms": ["all"]}`,
@@ -74,7 +78,11 @@ func TestPermissionMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newTestServerWith(t, func(c *Config) { c.Auth = creds })
+	s := newTestServerWith(t, func(c *Config) {
+		c.Auth = creds
+		c.Metrics = metrics.New()
+		c.Console = console.Handler()
+	})
 	if code, _ := s.doAs("admin", "secret", "POST", "/db/execute", `["CREATE TABLE t (v INTEGER)"]`); code != 200 {
 		t.Fatalf("admin cannot create a table: %d", code)
 	}
@@ -110,7 +118,7 @@ func TestPermissionMatrix(t *testing.T) {
 		}
 		// Everyone holding one other permission is refused.
 		for _, other := range []auth.Perm{auth.Execute, auth.Query, auth.Backup, auth.Load, auth.Snapshot, auth.Remove,
-			auth.Status, auth.LeaderOps, auth.Join} {
+			auth.Status, auth.LeaderOps, auth.Join, auth.UI} {
 			needed := false
 			for _, p := range e.perms {
 				needed = needed || p == other

@@ -146,8 +146,11 @@ type nodeInfo struct {
 	Reachable bool    `json:"reachable"`
 	Leader    bool    `json:"leader"`
 	Time      float64 `json:"time,omitempty"`
-	TimeS     string  `json:"time_s,omitempty"`
-	Error     string  `json:"error,omitempty"`
+	// Beyond rqlite: the node's Raft indexes, so that a console can show how far behind it is.
+	CommitIndex  uint64 `json:"commit_index,omitempty"`
+	AppliedIndex uint64 `json:"applied_index,omitempty"`
+	TimeS        string `json:"time_s,omitempty"`
+	Error        string `json:"error,omitempty"`
 }
 
 // probeNodes asks every member for its metadata in parallel.
@@ -168,6 +171,7 @@ func (s *Service) probeNodes(ctx context.Context, members []store.Member) []node
 				return
 			}
 			out[i].Reachable = true
+			out[i].CommitIndex, out[i].AppliedIndex = meta.GetCommitIndex(), meta.GetAppliedIndex()
 			if meta.GetVersion() != "" {
 				out[i].Version = meta.GetVersion()
 			}

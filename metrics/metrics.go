@@ -59,35 +59,8 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Watch adds the store's state: read at scrape time from what the store keeps anyway.
-func (m *Metrics) Watch(st *store.Store) {
-	status := newStatusCache(st)
-	gauge := func(name, help string, f func(store.Status) float64) {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
-			func() float64 { return f(status.get()) }))
-	}
-	counter := func(name, help string, f func(store.Status) float64) {
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return f(status.get()) }))
-	}
-	gauge("raftlite_raft_term", "Current Raft term.", func(s store.Status) float64 { return float64(s.Term) })
-	gauge("raftlite_raft_commit_index", "Highest log index known committed.", func(s store.Status) float64 { return float64(s.CommitIndex) })
-	gauge("raftlite_raft_applied_index", "Highest log index applied to the database.", func(s store.Status) float64 { return float64(s.AppliedIndex) })
-	gauge("raftlite_raft_last_log_index", "Last index in this node's Raft log.", func(s store.Status) float64 { return float64(s.LastLogIndex) })
-	gauge("raftlite_raft_log_bytes", "Size of the Raft log on disk.", func(s store.Status) float64 { return float64(s.LogBytes) })
-	gauge("raftlite_raft_is_leader", "1 if this node leads the cluster.", func(s store.Status) float64 { return boolFloat(s.State == "Leader") })
-	gauge("raftlite_raft_has_leader", "1 if this node knows a leader.", func(s store.Status) float64 { return boolFloat(s.Leader.NodeID != "") })
-	gauge("raftlite_raft_members", "Members of the cluster, voters and learners.", func(s store.Status) float64 { return float64(len(s.Members)) })
-	gauge("raftlite_sqlite_db_bytes", "Size of the SQLite database file.", func(s store.Status) float64 { return float64(s.DBSize) })
-	gauge("raftlite_sqlite_wal_bytes", "Size of the SQLite write-ahead log.", func(s store.Status) float64 { return float64(s.WALSize) })
-	counter("raftlite_raft_leader_changes_total", "Times this node saw the leader change.", func(s store.Status) float64 { return float64(s.LeaderChanges) })
-	counter("raftlite_raft_proposals_total", "Entries this node proposed as leader.", func(s store.Status) float64 { return float64(s.Proposals) })
-	counter("raftlite_raft_read_index_rounds_total", "ReadIndex rounds started for linearizable reads.", func(s store.Status) float64 { return float64(s.ReadIndexRounds) })
-	counter("raftlite_raft_read_index_reads_total", "Linearizable reads served by those rounds.", func(s store.Status) float64 { return float64(s.ReadIndexReads) })
-	counter("raftlite_raft_snapshots_sent_total", "Database snapshots streamed to followers.", func(s store.Status) float64 { return float64(s.SnapshotsSent) })
-	counter("raftlite_raft_snapshot_sent_bytes_total", "Bytes of database snapshots streamed to followers.", func(s store.Status) float64 { return float64(s.SnapshotBytesSent) })
-	counter("raftlite_raft_snapshots_received_total", "Database snapshots received from a leader.", func(s store.Status) float64 { return float64(s.SnapshotsReceived) })
-}
+// Watch adds the store's state, read once per scrape from what the store keeps anyway.
+func (m *Metrics) Watch(st *store.Store) { m.reg.MustRegister(newStoreCollector(st)) }
 
 func boolFloat(b bool) float64 {
 	if b {

@@ -45,6 +45,7 @@ type config struct {
 	writeQueueTimeout   time.Duration
 	writeQueueTx        bool
 	logLevel            string
+	logFormat           string
 	showVersion         bool
 
 	securityFlags
@@ -84,6 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.writeQueueTimeout, "write-queue-timeout", 50*time.Millisecond, "Time after which a partial write queue batch is sent")
 	fs.BoolVar(&c.writeQueueTx, "write-queue-tx", false, "Use a transaction when applying a batch of queued writes")
 	fs.StringVar(&c.logLevel, "log-level", "INFO", "Minimum level of the node's own log (ERROR, WARN, INFO, DEBUG)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "Log format: text (key=value) or json, one line per event")
 	c.securityFlags.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -147,6 +149,9 @@ func (c *config) validate() error {
 	}
 	if c.raftSnapInt <= 0 || c.raftElectionTimeout <= 0 || c.raftHeartbeatTimeout <= 0 {
 		return errors.New("-raft-snap-int, -raft-election-timeout and -raft-heartbeat-timeout must be positive")
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return fmt.Errorf("-log-format %q: use text or json", c.logFormat)
 	}
 	if err := c.securityFlags.validate(); err != nil {
 		return err

@@ -22,6 +22,8 @@ import (
 
 	"github.com/raftlite/raftlite/api"
 	"github.com/raftlite/raftlite/auth"
+	"github.com/raftlite/raftlite/console"
+	"github.com/raftlite/raftlite/metrics"
 	"github.com/raftlite/raftlite/store"
 )
 
@@ -53,7 +55,12 @@ func run(args []string, stderr io.Writer) int {
 	}
 	level, _ := parseLevel(cfg.logLevel)
 	raftLevel, _ := parseLevel(cfg.raftLogLevel)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: min(level, raftLevel)}))
+	opts := &slog.HandlerOptions{Level: min(level, raftLevel)}
+	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
+	if cfg.logFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, opts)
+	}
+	log := slog.New(handler)
 	if err := serve(cfg, log, level, raftLevel); err != nil {
 		log.Error("raftlited stopped", "err", err)
 		return 1
@@ -91,9 +98,11 @@ func serve(cfg *config, log *slog.Logger, level, raftLevel slog.Level) error {
 		}
 	}
 
+	m := metrics.New()
 	st, err := store.Open(store.Config{
 		DataDir: cfg.dataDir, NodeID: cfg.nodeID, RaftAddr: raftAdv, HTTPAddr: httpAdv, Listener: raftLn,
-		HTTPS: sec.httpTLS != nil, Dial: sec.nodeDial, HTTPClient: sec.httpClient, Auth: authorizer(sec.auth), JoinAs: sec.joinAs,
+		ObserveFsync: m.ObserveFsync,
+		HTTPS:        sec.httpTLS != nil, Dial: sec.nodeDial, HTTPClient: sec.httpClient, Auth: authorizer(sec.auth), JoinAs: sec.joinAs,
 		Voter: !cfg.nonVoter, Join: cfg.joinAddrs(), JoinAttempts: cfg.joinAttempts, JoinInterval: cfg.joinInterval,
 		BootstrapExpect: cfg.bootstrapExpect, BootstrapExpectTimeout: cfg.bootstrapExpectTimeout,
 		SnapshotThreshold: cfg.raftSnap, SnapshotInterval: cfg.raftSnapInt,
@@ -105,7 +114,9 @@ func serve(cfg *config, log *slog.Logger, level, raftLevel slog.Level) error {
 		httpLn.Close()
 		return err
 	}
+	m.Watch(st)
 	svc := api.New(api.Config{Store: st, Version: version, MaxBodyBytes: cfg.maxBody, MaxLoadBytes: cfg.maxLoad, Logger: log, Auth: sec.auth,
+		Metrics: m, Console: console.Handler(),
 		Queue: api.QueueConfig{Capacity: cfg.writeQueueCapacity, BatchSize: cfg.writeQueueBatchSize,
 			Timeout: cfg.writeQueueTimeout, Tx: cfg.writeQueueTx}})
 	srv := &http.Server{

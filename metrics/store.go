@@ -1,0 +1,59 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/raftlite/raftlite/store"
+)
+
+// storeMetric is one metric derived from the store's status.
+type storeMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(store.Status) float64
+}
+
+// storeCollector takes one store.Status per scrape (it stats files) and reports every metric from it.
+type storeCollector struct {
+	st      *store.Store
+	metrics []storeMetric
+}
+
+func newStoreCollector(st *store.Store) *storeCollector {
+	c := &storeCollector{st: st}
+	add := func(name, help string, kind prometheus.ValueType, value func(store.Status) float64) {
+		c.metrics = append(c.metrics, storeMetric{prometheus.NewDesc(name, help, nil, nil), kind, value})
+	}
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	add("raftlite_raft_term", "Current Raft term.", gauge, func(s store.Status) float64 { return float64(s.Term) })
+	add("raftlite_raft_commit_index", "Highest log index known committed.", gauge, func(s store.Status) float64 { return float64(s.CommitIndex) })
+	add("raftlite_raft_applied_index", "Highest log index applied to the database.", gauge, func(s store.Status) float64 { return float64(s.AppliedIndex) })
+	add("raftlite_raft_last_log_index", "Last index in this node's Raft log.", gauge, func(s store.Status) float64 { return float64(s.LastLogIndex) })
+	add("raftlite_raft_log_bytes", "Size of the Raft log on disk.", gauge, func(s store.Status) float64 { return float64(s.LogBytes) })
+	add("raftlite_raft_is_leader", "1 if this node leads the cluster.", gauge, func(s store.Status) float64 { return boolFloat(s.State == "Leader") })
+	add("raftlite_raft_has_leader", "1 if this node knows a leader.", gauge, func(s store.Status) float64 { return boolFloat(s.Leader.NodeID != "") })
+	add("raftlite_raft_members", "Members of the cluster, voters and learners.", gauge, func(s store.Status) float64 { return float64(len(s.Members)) })
+	add("raftlite_sqlite_db_bytes", "Size of the SQLite database file.", gauge, func(s store.Status) float64 { return float64(s.DBSize) })
+	add("raftlite_sqlite_wal_bytes", "Size of the SQLite write-ahead log.", gauge, func(s store.Status) float64 { return float64(s.WALSize) })
+	add("raftlite_raft_leader_changes_total", "Times this node saw the leader change.", counter, func(s store.Status) float64 { return float64(s.LeaderChanges) })
+	add("raftlite_raft_proposals_total", "Entries this node proposed as leader.", counter, func(s store.Status) float64 { return float64(s.Proposals) })
+	add("raftlite_raft_read_index_rounds_total", "ReadIndex rounds started for linearizable reads.", counter, func(s store.Status) float64 { return float64(s.ReadIndexRounds) })
+	add("raftlite_raft_read_index_reads_total", "Linearizable reads served by those rounds.", counter, func(s store.Status) float64 { return float64(s.ReadIndexReads) })
+	add("raftlite_raft_snapshots_sent_total", "Database snapshots streamed to followers.", counter, func(s store.Status) float64 { return float64(s.SnapshotsSent) })
+	add("raftlite_raft_snapshot_sent_bytes_total", "Bytes of database snapshots streamed to followers.", counter, func(s store.Status) float64 { return float64(s.SnapshotBytesSent) })
+	add("raftlite_raft_snapshots_received_total", "Database snapshots received from a leader.", counter, func(s store.Status) float64 { return float64(s.SnapshotsReceived) })
+	return c
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.metrics {
+		ch <- m.desc
+	}
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.st.Status()
+	for _, m := range c.metrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(st))
+	}
+}
