@@ -22,7 +22,7 @@ test:
 	go test $(GOFLAGS_TAGS) ./...
 
 race:
-	go test $(GOFLAGS_TAGS) -race ./db/ ./raftlog/ ./transport/ ./store/ ./api/
+	go test $(GOFLAGS_TAGS) -race ./db/ ./raftlog/ ./transport/ ./store/ ./api/ ./auth/ ./tlsconfig/ ./shell/
 
 bench: build
 	./raftlite-bench -raftlited ./raftlited

@@ -80,7 +80,7 @@ func (s *Service) handleLeader(w http.ResponseWriter, r *http.Request, p *params
 	var target struct {
 		ID string `json:"id"`
 	}
-	if r.Header.Get("Content-Type") == "application/json" && r.ContentLength > 0 {
+	if r.Header.Get("Content-Type") == "application/json" && r.ContentLength != 0 {
 		body, ok := s.readBody(w, r)
 		if !ok {
 			return

@@ -3,7 +3,9 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/raftlite/raftlite/auth"
 	"github.com/raftlite/raftlite/store"
@@ -76,6 +78,9 @@ func joinerLookup(r *http.Request, user, pass string, a *auth.Store) bool {
 }
 
 func unauthorized(w http.ResponseWriter, msg string) {
+	// The server drains an unread body after the handler; an anonymous caller must not hold the connection
+	// by trickling one.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(5 * time.Second))
 	w.Header().Set("WWW-Authenticate", `Basic realm="rqlite"`)
 	http.Error(w, "unauthorized: "+msg, http.StatusUnauthorized)
 }
@@ -87,4 +92,19 @@ func deniedByLeader(w http.ResponseWriter, err error) bool {
 	}
 	unauthorized(w, strings.TrimPrefix(err.Error(), store.ErrUnauthorized.Error()+": "))
 	return true
+}
+
+// crossSiteForm reports a request another web site's page could have made a browser send without asking
+// (a form post or a "simple" fetch: not JSON, so no CORS preflight), with the browser's stored
+// credentials for this node: a cross-site request forgery. Clients other than browsers send no Origin.
+func crossSiteForm(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+		return false
+	}
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		return false // needs a preflight, which grants no cross-origin access
+	}
+	u, err := url.Parse(origin)
+	return err != nil || u.Host != r.Host
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/raftlite/raftlite/auth"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/store"
 )
@@ -77,7 +78,7 @@ func (s *Service) status() map[string]any {
 		"build": map[string]any{"version": s.version, "compiler_toolchain": runtime.Version()},
 		"node": map[string]any{"start_time": s.start.UTC().Format(time.RFC3339Nano), "current_time": now.UTC().Format(time.RFC3339Nano),
 			"uptime": now.Sub(s.start).String()},
-		"http": map[string]any{"bind_addr": s.store.HTTPAddr(), "auth": "disabled",
+		"http": map[string]any{"bind_addr": s.store.HTTPAddr(), "auth": authState(s.auth),
 			"queue": map[string]any{"_default": map[string]any{"max_size": s.queue.cfg.Capacity, "batch_size": s.queue.cfg.BatchSize,
 				"timeout": s.queue.cfg.Timeout.String(), "sequence_number": s.queue.done.Load()}}},
 		"store": map[string]any{
@@ -326,4 +327,11 @@ func clusterIDString(id uint64) string {
 		return ""
 	}
 	return fmt.Sprintf("%x", id)
+}
+
+func authState(a *auth.Store) string {
+	if a.Enabled() {
+		return "enabled"
+	}
+	return "disabled"
 }

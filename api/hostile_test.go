@@ -93,3 +93,40 @@ func FuzzServeHTTP(f *testing.F) {
 		}
 	})
 }
+
+// A page on another site can make a browser post a form (or a "simple" fetch) to the node with the
+// credentials the browser holds for it; such requests are refused. JSON needs a CORS preflight, which
+// grants nothing, and clients other than browsers send no Origin.
+func TestCrossSiteFormsRefused(t *testing.T) {
+	s := newTestServer(t)
+	host := strings.TrimPrefix(s.url, "http://")
+	for _, tc := range []struct {
+		origin, contentType string
+		want                int
+	}{
+		{"http://evil.example", "text/plain", 403},
+		{"http://evil.example", "application/x-www-form-urlencoded", 403},
+		{"null", "text/plain", 403},
+		{"http://evil.example", jsonType, 200},
+		{"http://" + host, "text/plain", 200},
+		{"", "text/plain", 200},
+	} {
+		body := "CREATE TABLE IF NOT EXISTS x (a)"
+		if tc.contentType == jsonType {
+			body = `["CREATE TABLE IF NOT EXISTS x (a)"]`
+		}
+		req, _ := http.NewRequest("POST", s.url+"/db/execute", strings.NewReader(body))
+		req.Header.Set("Content-Type", tc.contentType)
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Origin %q, %s: %d, want %d", tc.origin, tc.contentType, resp.StatusCode, tc.want)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/raftlite/raftlite/store"
 )
 
 // Metrics receives a record of every request and serves /metrics; *metrics.Metrics implements it.
@@ -25,15 +27,26 @@ func endpointLabel(path string) string {
 	return "other"
 }
 
-// levelLabel is the consistency level of a read, and "" for everything else.
+// levelLabel is the consistency level a read was served at (as parseLevel reads it: an unknown value is
+// weak, so a client cannot create series), and "" for everything else.
 func levelLabel(endpoint string, p *params) string {
 	if p == nil || (endpoint != "/db/query" && endpoint != "/db/request") {
 		return ""
 	}
-	if p.level == "" {
-		return "weak"
+	return levelNames[parseLevel(p.level)]
+}
+
+var levelNames = map[store.Level]string{store.LevelNone: "none", store.LevelWeak: "weak",
+	store.LevelLinearizable: "linearizable", store.LevelStrong: "strong", store.LevelAuto: "auto"}
+
+// methodLabel keeps the methods the API serves and folds anything else into "other": the server accepts
+// any method name, and each would otherwise be a new series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodOptions, http.MethodHead, http.MethodPut:
+		return m
 	}
-	return p.level
+	return "other"
 }
 
 // statusWriter remembers the status code written. Unwrap lets http.ResponseController reach the

@@ -89,7 +89,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 	p := s.serveHTTP(sw, r)
 	endpoint := endpointLabel(r.URL.Path)
-	s.metrics.ObserveRequest(endpoint, r.Method, sw.code, levelLabel(endpoint, p), time.Since(start))
+	s.metrics.ObserveRequest(endpoint, methodLabel(r.Method), sw.code, levelLabel(endpoint, p), time.Since(start))
 }
 
 // serveHTTP serves a request and returns its parsed parameters (nil if it never got that far).
@@ -100,6 +100,10 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) *params {
 	h.Set("Access-Control-Allow-Headers", "Content-Type")
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+	if crossSiteForm(r) {
+		http.Error(w, "cross-origin request refused: send JSON (application/json) or call from the same origin", http.StatusForbidden)
 		return nil
 	}
 	r, ok := s.authorize(w, r)
@@ -197,6 +201,11 @@ func (s *Service) readBodyLimit(w http.ResponseWriter, r *http.Request, limit in
 
 // body reads the request body, at most limit bytes, giving up when it stops arriving for bodyIdle.
 func (s *Service) body(w http.ResponseWriter, r *http.Request, limit int64) io.Reader {
+	if sw, ok := w.(*statusWriter); ok {
+		// MaxBytesReader tells the server to close the connection after a 413 only through the server's
+		// own ResponseWriter.
+		w = sw.ResponseWriter
+	}
 	return &progressReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w), idle: s.bodyIdle}
 }
 

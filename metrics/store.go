@@ -42,6 +42,7 @@ func newStoreCollector(st *store.Store) *storeCollector {
 	add("raftlite_raft_snapshots_sent_total", "Database snapshots streamed to followers.", counter, func(s store.Status) float64 { return float64(s.SnapshotsSent) })
 	add("raftlite_raft_snapshot_sent_bytes_total", "Bytes of database snapshots streamed to followers.", counter, func(s store.Status) float64 { return float64(s.SnapshotBytesSent) })
 	add("raftlite_raft_snapshots_received_total", "Database snapshots received from a leader.", counter, func(s store.Status) float64 { return float64(s.SnapshotsReceived) })
+	add("raftlite_raft_snapshot_received_bytes_total", "Bytes of database snapshots received from a leader.", counter, func(s store.Status) float64 { return float64(s.SnapshotBytesReceived) })
 	return c
 }
 

@@ -120,24 +120,22 @@ func (c *Client) addHost(h string) {
 	c.hosts = append(c.hosts, h)
 }
 
-// request is one HTTP call; body, if set, is called again for each node tried, so that a request can be
-// sent a second time after a failover.
+// request is one HTTP call. Its body is data, or opened by body (called again for each node tried, so that
+// a request can be sent a second time after a failover) and size bytes long.
 type request struct {
 	method, path string
 	query        url.Values
+	data         []byte
 	body         func() (io.ReadCloser, error)
+	size         int64
 	contentType  string
 	stream       bool // no timeout
+	read         bool // changes nothing: may be sent again to another node whatever happened
 }
 
-func jsonBody(v any) func() (io.ReadCloser, error) {
-	b, err := json.Marshal(v)
-	return func() (io.ReadCloser, error) {
-		if err != nil {
-			return nil, err
-		}
-		return io.NopCloser(bytes.NewReader(b)), nil
-	}
+func jsonRequest(method, path string, v any) request {
+	b, _ := json.Marshal(v) // values built by the shell itself: strings, numbers, slices and maps
+	return request{method: method, path: path, data: b, contentType: "application/json"}
 }
 
 // do sends r to the current node, moving on to the next node whenever the current one cannot be reached.
@@ -151,15 +149,24 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 		if err == nil {
 			if i > 0 {
 				c.moveTo(host)
+				if r.path != "/nodes" {
+					// The cluster may have changed while the old node was away: learn it again.
+					dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					_ = c.Discover(dctx)
+					cancel()
+				}
 			}
 			return resp, nil
 		}
 		if firstErr == nil {
 			firstErr = err
 		}
-		if ctx.Err() != nil || !(r.method == http.MethodGet || neverSent(err)) {
+		if ctx.Err() != nil || !(r.method == http.MethodGet || r.read || neverSent(err)) {
 			break
 		}
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil, errInterrupted
 	}
 	return nil, firstErr
 }
@@ -169,19 +176,25 @@ func (c *Client) send(ctx context.Context, host string, r request) (*http.Respon
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
 	}
-	var body io.ReadCloser
-	if r.body != nil {
-		var err error
-		if body, err = r.body(); err != nil {
+	var body io.Reader
+	if r.data != nil {
+		body = bytes.NewReader(r.data) // sets the Content-Length
+	} else if r.body != nil {
+		rc, err := r.body()
+		if err != nil {
 			return nil, err
 		}
+		body = rc
 	}
 	req, err := http.NewRequestWithContext(ctx, r.method, u, body)
 	if err != nil {
-		if body != nil {
-			body.Close()
+		if c, ok := body.(io.Closer); ok {
+			c.Close()
 		}
 		return nil, err
+	}
+	if r.body != nil {
+		req.ContentLength = r.size
 	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
@@ -213,6 +226,8 @@ func (c *Client) moveTo(host string) {
 		}
 	}
 }
+
+var errInterrupted = errors.New("interrupted")
 
 // neverSent reports whether err means the request cannot have reached the node: the connection was
 // refused or never established.

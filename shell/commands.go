@@ -2,7 +2,6 @@ package shell
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,9 +137,9 @@ func (s *Shell) help(args []string) error {
 
 // query runs one read at the session's level and prints it in the current mode.
 func (s *Shell) query(sql string, args ...any) error {
-	body := []any{append([]any{sql}, args...)}
-	resp, err := s.call(request{method: http.MethodPost, path: "/db/query", query: url.Values{"level": {s.level}},
-		body: jsonBody(body), contentType: "application/json"})
+	r := jsonRequest(http.MethodPost, "/db/query", []any{append([]any{sql}, args...)})
+	r.query, r.read = url.Values{"level": {s.level}}, true
+	resp, err := s.call(r)
 	if err != nil {
 		return err
 	}
@@ -157,7 +156,7 @@ func (s *Shell) tables(args []string) error {
 	if err := wantArgs(args, 0, 0, ".tables"); err != nil {
 		return err
 	}
-	return s.query(`SELECT name FROM sqlite_master WHERE type = 'table' AND ` + userObjects + ` ORDER BY name`)
+	return s.query(`SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND ` + userObjects + ` ORDER BY name`)
 }
 
 // schema prints the CREATE statements whole, as SQL a user can copy, whatever the output mode.
@@ -169,8 +168,9 @@ func (s *Shell) schema(args []string) error {
 	if len(args) == 1 {
 		sql, params = `SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name = ? ORDER BY rowid`, []any{args[0]}
 	}
-	resp, err := s.call(request{method: http.MethodPost, path: "/db/query", query: url.Values{"level": {s.level}},
-		body: jsonBody([][]any{append([]any{sql}, params...)}), contentType: "application/json"})
+	r := jsonRequest(http.MethodPost, "/db/query", [][]any{append([]any{sql}, params...)})
+	r.query, r.read = url.Values{"level": {s.level}}, true
+	resp, err := s.call(r)
 	if err != nil {
 		return err
 	}
@@ -193,14 +193,16 @@ func (s *Shell) indexes(args []string) error {
 		return err
 	}
 	if len(args) == 1 {
-		return s.query(`SELECT name, tbl_name AS "table" FROM sqlite_master WHERE type = 'index' AND tbl_name = ? ORDER BY name`, args[0])
+		return s.query(`SELECT name, tbl_name AS "table" FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND `+userObjects+` ORDER BY name`, args[0])
 	}
 	return s.query(`SELECT name, tbl_name AS "table" FROM sqlite_master WHERE type = 'index' AND ` + userObjects + ` ORDER BY name`)
 }
 
 // getJSON fetches a JSON document from a read-only endpoint.
 func (s *Shell) getJSON(path string, q url.Values, v any) error {
-	resp, err := s.c.do(context.Background(), request{method: http.MethodGet, path: path, query: q})
+	ctx, done := s.operation()
+	defer done()
+	resp, err := s.c.do(ctx, request{method: http.MethodGet, path: path, query: q})
 	if err != nil {
 		return err
 	}
@@ -340,11 +342,16 @@ func (s *Shell) ready(args []string) error {
 	if err := wantArgs(args, 0, 0, ".ready"); err != nil {
 		return err
 	}
-	resp, err := s.c.do(context.Background(), request{method: http.MethodGet, path: "/readyz"})
+	ctx, done := s.operation()
+	defer done()
+	resp, err := s.c.do(ctx, request{method: http.MethodGet, path: "/readyz"})
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return httpError(resp)
+	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode == http.StatusOK {
 		fmt.Fprintln(s.out, "ready")
@@ -408,8 +415,8 @@ func (s *Shell) remove(args []string) error {
 	if err := wantArgs(args, 1, 1, ".remove ID"); err != nil {
 		return err
 	}
-	return s.simple(request{method: http.MethodDelete, path: "/remove", body: jsonBody(map[string]string{"id": args[0]}),
-		contentType: "application/json"}, fmt.Sprintf("node %s removed", args[0]))
+	return s.simple(jsonRequest(http.MethodDelete, "/remove", map[string]string{"id": args[0]}),
+		fmt.Sprintf("node %s removed", args[0]))
 }
 
 func (s *Shell) snapshot(args []string) error {
@@ -431,16 +438,19 @@ func (s *Shell) stepdown(args []string) error {
 	if err := wantArgs(args, 0, 1, ".stepdown [ID]"); err != nil {
 		return err
 	}
-	r := request{method: http.MethodPost, path: "/leader", query: url.Values{"wait": {""}}}
+	r := request{method: http.MethodPost, path: "/leader"}
 	if len(args) == 1 {
-		r.body, r.contentType = jsonBody(map[string]string{"id": args[0]}), "application/json"
+		r = jsonRequest(http.MethodPost, "/leader", map[string]string{"id": args[0]})
 	}
+	r.query = url.Values{"wait": {""}}
 	return s.simple(r, "leadership handed over")
 }
 
-// simple sends a request whose answer carries nothing but its status, and prints done on success.
-func (s *Shell) simple(r request, done string) error {
-	resp, err := s.c.do(context.Background(), r)
+// simple sends a request whose answer carries nothing but its status, and prints success on success.
+func (s *Shell) simple(r request, success string) error {
+	ctx, done := s.operation()
+	defer done()
+	resp, err := s.c.do(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -449,22 +459,29 @@ func (s *Shell) simple(r request, done string) error {
 		return httpError(resp)
 	}
 	if resp.StatusCode == http.StatusNoContent && r.path == "/snapshot" {
-		done = "nothing new to snapshot"
+		success = "nothing new to snapshot"
 	}
-	fmt.Fprintln(s.out, done)
+	fmt.Fprintln(s.out, success)
 	return nil
 }
+
+const maxReadDepth = 16
 
 // read runs a file of statements and dot-commands, as if typed.
 func (s *Shell) read(args []string) error {
 	if err := wantArgs(args, 1, 1, ".read FILE"); err != nil {
 		return err
 	}
+	if s.depth >= maxReadDepth {
+		return fmt.Errorf(".read %s: nested more than %d deep (does a file read itself?)", args[0], maxReadDepth)
+	}
 	f, err := os.Open(args[0])
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	s.depth++
+	defer func() { s.depth-- }()
 	interactive := s.interactive
 	s.interactive = false
 	defer func() { s.interactive = interactive }()

@@ -105,7 +105,11 @@ func printRows(w io.Writer, mode string, headers bool, r *result) error {
 func printTable(w io.Writer, headers bool, r *result) {
 	cells := make([][]string, 0, len(r.Values)+1)
 	if headers {
-		cells = append(cells, r.Columns)
+		head := make([]string, len(r.Columns))
+		for i, c := range r.Columns {
+			head[i] = truncate(escapeControl(c), maxCellWidth)
+		}
+		cells = append(cells, head)
 	}
 	for _, row := range r.Values {
 		line := make([]string, len(r.Columns))

@@ -51,7 +51,12 @@ func (s *Shell) newProgress(label string, total int64) *progress {
 func (p *progress) reader(r io.Reader) io.Reader { return &countingReader{r: r, n: &p.n} }
 
 // reset starts over, for a request sent again to another node.
-func (p *progress) reset() { p.n.Store(0); p.start = time.Now() }
+func (p *progress) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n.Store(0)
+	p.start = time.Now()
+}
 
 // finish draws the final state and ends the line.
 func (p *progress) finish(ok bool) {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/raftlite/raftlite/sqlscan"
@@ -58,6 +59,35 @@ type Shell struct {
 
 	failed bool // some command failed: a script exits non-zero
 	quit   bool
+	depth  int // .read nesting
+
+	mu       sync.Mutex
+	cancelOp context.CancelFunc // cancels the request under way (Interrupt)
+}
+
+// operation returns the context of one command's requests; Interrupt cancels it. done releases it.
+func (s *Shell) operation() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.cancelOp = cancel
+	s.mu.Unlock()
+	return ctx, func() {
+		s.mu.Lock()
+		s.cancelOp = nil
+		s.mu.Unlock()
+		cancel()
+	}
+}
+
+// Interrupt cancels the request under way, if there is one (Ctrl-C while waiting for the node).
+func (s *Shell) Interrupt() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cancelOp == nil {
+		return false
+	}
+	s.cancelOp()
+	return true
 }
 
 // New returns a shell with the defaults: column mode with headers, weak reads, timer and changes off.
@@ -79,12 +109,19 @@ func (s *Shell) Close() error {
 func (s *Shell) Connect(ctx context.Context) {
 	resp, err := s.c.do(ctx, request{method: http.MethodGet, path: "/status"})
 	if err != nil {
-		s.errorf("cannot connect: %v", err)
+		// Not a failure of the session: the next command tries again (and fails over), and .help needs
+		// no node at all.
+		if s.interactive {
+			fmt.Fprintf(s.errOut, "Warning: %v\n", err)
+		}
 		return
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		s.errorf("cannot connect to %s: %v", s.c.Host(), httpError(resp))
+		// A user without the status permission can still query.
+		if s.interactive {
+			fmt.Fprintf(s.errOut, "Connected to %s (its version is not shown to this user)\n", s.c.Host())
+		}
 		return
 	}
 	version := resp.Header.Get("X-Rqlite-Version")
@@ -123,21 +160,30 @@ func (s *Shell) Run(in LineReader) {
 			continue
 		}
 		if err != nil {
-			if err != io.EOF {
+			pending := len(sqlscan.Split(buf.String())) > 0
+			switch {
+			case err != io.EOF:
 				s.errorf("read input: %v", err)
-			}
-			// A script's last statement may lack its ';'.
-			if len(sqlscan.Split(buf.String())) > 0 {
+				if pending {
+					s.errorf("the unfinished statement was not run")
+				}
+			case pending && s.interactive:
+				// Ctrl-D with a statement half typed: leave without running it, as Ctrl-C would drop it.
+				fmt.Fprintln(s.errOut, "(unfinished statement not run: it lacks its ';')")
+			case pending:
+				// A script's last statement may lack its ';'.
 				s.runSQL(buf.String())
 			}
 			return
 		}
-		if buf.Len() == 0 {
+		if len(sqlscan.Split(buf.String())) == 0 {
+			// Nothing but comments so far: a dot-command may still come.
 			trimmed := strings.TrimSpace(line)
 			if trimmed == "" {
 				continue
 			}
 			if strings.HasPrefix(trimmed, ".") || isQuit(trimmed) {
+				buf.Reset()
 				s.remember(in, trimmed)
 				s.Execute(trimmed)
 				continue
@@ -148,15 +194,26 @@ func (s *Shell) Run(in LineReader) {
 		if sqlscan.Complete(buf.String()) {
 			s.remember(in, buf.String())
 			s.runSQL(buf.String())
+			s.checkOutput()
 			buf.Reset()
 		}
 	}
 }
 
+// remember records an input in the history as one line: its lines joined by spaces (string literals keep
+// their spacing), lines that are only a comment left out.
 func (s *Shell) remember(in LineReader, entry string) {
-	if h, ok := in.(historian); ok {
-		h.AddHistory(strings.Join(strings.Fields(entry), " "))
+	h, ok := in.(historian)
+	if !ok {
+		return
 	}
+	var kept []string
+	for _, line := range strings.Split(entry, "\n") {
+		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "--") {
+			kept = append(kept, t)
+		}
+	}
+	h.AddHistory(strings.Join(kept, " "))
 }
 
 func isQuit(s string) bool {
@@ -166,6 +223,7 @@ func isQuit(s string) bool {
 
 // Execute runs one input: a dot-command, or SQL (one or more statements, the last ';' optional).
 func (s *Shell) Execute(input string) {
+	defer s.checkOutput()
 	trimmed := strings.TrimSpace(input)
 	switch {
 	case isQuit(trimmed):
@@ -196,8 +254,9 @@ func (s *Shell) runSQL(src string) {
 		q.Set("timings", "")
 	}
 	start := time.Now()
-	resp, err := s.call(request{method: http.MethodPost, path: endpointFor(kinds), query: q, body: jsonBody(stmts),
-		contentType: "application/json"})
+	r := jsonRequest(http.MethodPost, endpointFor(kinds), stmts)
+	r.query, r.read = q, r.path == "/db/query"
+	resp, err := s.call(r)
 	if err != nil {
 		s.errorf("%v", err)
 		return
@@ -238,8 +297,8 @@ func endpointFor(kinds []sqlscan.Kind) string {
 
 // call sends a request whose answer is a rqlite results body.
 func (s *Shell) call(r request) (response, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx, done := s.operation()
+	defer done()
 	hr, err := s.c.do(ctx, r)
 	if err != nil {
 		return response{}, err
@@ -291,6 +350,31 @@ func (s *Shell) printResult(r *result, kind sqlscan.Kind) {
 	}
 }
 
+// checkOutput reports, once, a failed write of results (a full disk behind .output).
+func (s *Shell) checkOutput() {
+	if ew, ok := s.out.(*errWriter); ok && ew.err != nil && !ew.reported {
+		ew.reported = true
+		s.errorf("write results to %s: %v", ew.name, ew.err)
+	}
+}
+
+// errWriter remembers the first failed write.
+type errWriter struct {
+	w        io.Writer
+	name     string
+	err      error
+	reported bool
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
 // errorf reports a failure on the error output and marks the session as failed.
 func (s *Shell) errorf(format string, args ...any) {
 	s.failed = true
@@ -300,6 +384,7 @@ func (s *Shell) errorf(format string, args ...any) {
 // setOutput sends results to path, or back to standard output if path is empty.
 func (s *Shell) setOutput(path string) error {
 	if s.outFile != nil {
+		s.checkOutput()
 		err := s.outFile.Close()
 		s.outFile, s.out = nil, s.stdout
 		if err != nil {
@@ -313,6 +398,6 @@ func (s *Shell) setOutput(path string) error {
 	if err != nil {
 		return fmt.Errorf("open output file: %w", err)
 	}
-	s.outFile, s.out = f, f
+	s.outFile, s.out = f, &errWriter{w: f, name: path}
 	return nil
 }

@@ -35,7 +35,9 @@ func (s *Shell) dump(args []string) error {
 // download streams /db/backup into path, through a temporary file so that a failed transfer leaves no
 // half-written file under the name the user gave.
 func (s *Shell) download(path string, q url.Values, what string) error {
-	resp, err := s.c.do(context.Background(), request{method: http.MethodGet, path: "/db/backup", query: q, stream: true})
+	ctx, done := s.operation()
+	defer done()
+	resp, err := s.c.do(ctx, request{method: http.MethodGet, path: "/db/backup", query: q, stream: true})
 	if err != nil {
 		return err
 	}
@@ -77,7 +79,9 @@ func (s *Shell) restore(args []string) error {
 	if isSQLite {
 		contentType = "application/octet-stream"
 	}
-	resp, err := s.upload(args[0], size, "/db/load", contentType, "restore")
+	ctx, done := s.operation()
+	defer done()
+	resp, err := s.upload(ctx, args[0], size, "/db/load", contentType, "restore")
 	if err != nil {
 		return err
 	}
@@ -118,7 +122,9 @@ func (s *Shell) boot(args []string) error {
 	if !isSQLite {
 		return fmt.Errorf("%s is not a SQLite database (use .restore for SQL text)", args[0])
 	}
-	resp, err := s.upload(args[0], size, "/boot", "application/octet-stream", "boot")
+	ctx, done := s.operation()
+	defer done()
+	resp, err := s.upload(ctx, args[0], size, "/boot", "application/octet-stream", "boot")
 	if err != nil {
 		return err
 	}
@@ -147,12 +153,12 @@ func inspectFile(path string) (isSQLite bool, size int64, err error) {
 
 // upload streams a file as a request body, with a progress bar. It is sent to one node only: a load that
 // broke off midway may or may not have been applied.
-func (s *Shell) upload(path string, size int64, endpoint, contentType, what string) (*http.Response, error) {
+func (s *Shell) upload(ctx context.Context, path string, size int64, endpoint, contentType, what string) (*http.Response, error) {
 	bar := s.newProgress(what, size)
 	var ok bool
 	defer func() { bar.finish(ok) }()
-	resp, err := s.c.do(context.Background(), request{method: http.MethodPost, path: endpoint, contentType: contentType, stream: true,
-		body: func() (io.ReadCloser, error) {
+	resp, err := s.c.do(ctx, request{method: http.MethodPost, path: endpoint, contentType: contentType, stream: true,
+		size: size, body: func() (io.ReadCloser, error) {
 			f, err := os.Open(path)
 			if err != nil {
 				return nil, err

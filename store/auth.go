@@ -113,9 +113,11 @@ func (s *Store) authorizeForward(fr *command.ForwardRequest) error {
 	return nil
 }
 
-// joinPerms: a voter needs "join"; a read replica "join-read-only", "join-read-replica" or "join".
-func joinPerms(m *command.Member) []auth.Perm {
-	if m.GetVoter() {
+// joinPerms: a voter needs "join"; a read replica "join-read-only", "join-read-replica" or "join". Changing
+// a voter's entry (its address, or making it a learner) needs "join": a read-replica permission must not
+// let a caller demote or redirect a voting member.
+func (s *Store) joinPerms(m *command.Member) []auth.Perm {
+	if m.GetVoter() || s.members.isVoterEntry(m) {
 		return []auth.Perm{auth.Join}
 	}
 	return []auth.Perm{auth.Join, auth.JoinReadOnly, auth.JoinReadReplica}

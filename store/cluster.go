@@ -358,7 +358,11 @@ func (s *Store) resolveRaftAddr(ctx context.Context, target string) (string, err
 	if err == nil {
 		return target, nil
 	}
-	if addr, herr := s.raftAddrFromHTTP(ctx, "http://"+target); herr == nil {
+	scheme := "http://"
+	if s.cfg.HTTPS {
+		scheme = "https://" // a secured cluster: never send -join-as credentials in the clear
+	}
+	if addr, herr := s.raftAddrFromHTTP(ctx, scheme+target); herr == nil {
 		return addr, nil
 	}
 	return "", fmt.Errorf("%s: not reachable as a Raft or HTTP address: %w", target, err)

@@ -211,3 +211,19 @@ func confChange(changes []*raftpb.ConfChangeSingle, members ...*command.Member) 
 func change(t raftpb.ConfChangeType, id uint64) *raftpb.ConfChangeSingle {
 	return &raftpb.ConfChangeSingle{Type: t.Enum(), NodeId: new(id)}
 }
+
+// isVoterEntry reports whether m would change the entry of a voting member: one with its Raft ID, node-id
+// or Raft address that votes, or asked to.
+func (m *membership) isVoterEntry(mem *command.Member) bool {
+	cs := m.confState()
+	for _, find := range []func() (*command.Member, bool){
+		func() (*command.Member, bool) { return m.get(mem.GetRaftId()) },
+		func() (*command.Member, bool) { return m.byNodeID(mem.GetNodeId()) },
+		func() (*command.Member, bool) { return m.byRaftAddr(mem.GetRaftAddr()) },
+	} {
+		if old, ok := find(); ok && (old.GetVoter() || isVoter(cs, old.GetRaftId())) {
+			return true
+		}
+	}
+	return false
+}

@@ -187,9 +187,11 @@ func (s *Store) handleReady(l *raftLoop, rd raft.Ready) bool {
 	if rd.SoftState != nil {
 		if rd.SoftState.Lead != s.leader.Load() {
 			// raft forgets the read requests it had pending when leadership changes; retry them now rather
-			// than when they time out.
+			// than when they time out. A change counts once a new leader is known.
 			l.reads.retryInflight()
-			s.leaderChanges.Add(1)
+			if rd.SoftState.Lead != raft.None {
+				s.leaderChanges.Add(1)
+			}
 		}
 		s.leader.Store(rd.SoftState.Lead)
 		s.raftState.Store(int32(rd.SoftState.RaftState))

@@ -42,7 +42,7 @@ func (s *Store) handleRPC(ctx context.Context, method uint8, req []byte) ([]byte
 		if err := proto.Unmarshal(req, &jr); err != nil {
 			return nil, fmt.Errorf("decode join request: %w", err)
 		}
-		if err := s.authorize(jr.GetCredentials(), "join", joinPerms(jr.GetMember())...); err != nil {
+		if err := s.authorize(jr.GetCredentials(), "join", s.joinPerms(jr.GetMember())...); err != nil {
 			return nil, err
 		}
 		if err := s.checkCluster(jr.GetClusterId(), jr.GetMember().GetNodeId()); err != nil {

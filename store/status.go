@@ -9,46 +9,47 @@ import (
 
 // Status is what /status reports about the store.
 type Status struct {
-	NodeID            string
-	RaftID            uint64
-	ClusterID         uint64 // 0 until the node has bootstrapped or joined a cluster
-	RaftAddr          string
-	HTTPURL           string
-	Open              bool // the raft loop runs
-	Ready             bool // open, and a leader is known
-	State             string
-	Voter             bool
-	Leader            LeaderInfo
-	Term              uint64
-	CommitIndex       uint64
-	AppliedIndex      uint64
-	DBApplied         uint64
-	LastLogIndex      uint64
-	FirstLogIndex     uint64
-	SnapshotIndex     uint64
-	SnapshotTerm      uint64
-	LogSegments       int
-	LogBytes          int64
-	DBSize            int64
-	WALSize           int64
-	Members           []Member
-	LastContact       time.Duration // since the leader was last heard from; 0 on the leader
-	Uptime            time.Duration
-	DataDir           string
-	DBPath            string
-	ForeignKeys       bool
-	SnapshotThreshold uint64
-	SnapshotInterval  time.Duration
-	TrailingLogs      uint64
-	HeartbeatTimeout  time.Duration
-	ElectionTimeout   time.Duration
-	ReadIndexRounds   uint64 // ReadIndex rounds this node started
-	ReadIndexReads    uint64 // linearizable reads they served (many reads share a round)
-	LeaderChanges     uint64 // times this node saw the leader change
-	Proposals         uint64 // entries this node proposed as leader
-	SnapshotsSent     uint64 // database snapshots streamed to followers
-	SnapshotBytesSent uint64
-	SnapshotsReceived uint64
+	NodeID                string
+	RaftID                uint64
+	ClusterID             uint64 // 0 until the node has bootstrapped or joined a cluster
+	RaftAddr              string
+	HTTPURL               string
+	Open                  bool // the raft loop runs
+	Ready                 bool // open, and a leader is known
+	State                 string
+	Voter                 bool
+	Leader                LeaderInfo
+	Term                  uint64
+	CommitIndex           uint64
+	AppliedIndex          uint64
+	DBApplied             uint64
+	LastLogIndex          uint64
+	FirstLogIndex         uint64
+	SnapshotIndex         uint64
+	SnapshotTerm          uint64
+	LogSegments           int
+	LogBytes              int64
+	DBSize                int64
+	WALSize               int64
+	Members               []Member
+	LastContact           time.Duration // since the leader was last heard from; 0 on the leader
+	Uptime                time.Duration
+	DataDir               string
+	DBPath                string
+	ForeignKeys           bool
+	SnapshotThreshold     uint64
+	SnapshotInterval      time.Duration
+	TrailingLogs          uint64
+	HeartbeatTimeout      time.Duration
+	ElectionTimeout       time.Duration
+	ReadIndexRounds       uint64 // ReadIndex rounds this node started
+	ReadIndexReads        uint64 // linearizable reads they served (many reads share a round)
+	LeaderChanges         uint64 // times this node saw the leader change
+	Proposals             uint64 // entries this node proposed as leader
+	SnapshotsSent         uint64 // database snapshots streamed to followers
+	SnapshotBytesSent     uint64
+	SnapshotsReceived     uint64
+	SnapshotBytesReceived uint64
 }
 
 // LeaderInfo identifies the leader, when known.
@@ -75,7 +76,7 @@ func (s *Store) Status() Status {
 		ReadIndexRounds: s.readRounds.Load(), ReadIndexReads: s.readsInRounds.Load(),
 		LeaderChanges: s.leaderChanges.Load(), Proposals: s.proposals.Load(),
 	}
-	st.SnapshotsSent, st.SnapshotBytesSent, st.SnapshotsReceived, _ = s.tr.Snapshots()
+	st.SnapshotsSent, st.SnapshotBytesSent, st.SnapshotsReceived, st.SnapshotBytesReceived = s.tr.Snapshots()
 	st.State = stateName(raft.StateType(s.raftState.Load()), st.Open)
 	if !s.IsLeader() {
 		st.LastContact = s.sinceContact()

@@ -115,6 +115,10 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
+	// A directory that already existed may have been created more open: it holds the database.
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("restrict data directory: %w", err)
+	}
 	s := &Store{
 		cfg:          cfg,
 		log:          cfg.Logger,

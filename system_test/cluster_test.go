@@ -403,6 +403,12 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"-bootstrap-expect", "3", "-raft-non-voter", "d"}, "bootstrapping only applicable to voting nodes"},
 		{[]string{"d1", "d2"}, "arguments after data directory"},
 		{[]string{"-raft-snap-int", "soon", "d"}, "invalid value"},
+		{[]string{"-http-cert", "c.pem", "d"}, "either both -http-cert and -http-key must be set, or neither"},
+		{[]string{"-http-cert", "c.pem", "-http-key", "k.pem", "-http-verify-client", "d"}, "-http-verify-client needs -http-ca-cert"},
+		{[]string{"-node-cert", "c.pem", "-node-key", "k.pem", "d"}, "node TLS needs -node-ca-cert"},
+		{[]string{"-join-as", "bob", "d"}, "-auth is needed too"},
+		{[]string{"-auth", "/nonexistent/auth.json", "d"}, "read credentials file"},
+		{[]string{"-log-format", "xml", "d"}, "-log-format"},
 	} {
 		out, err := exec.Command(raftlitedBin, tc.args...).CombinedOutput()
 		if err == nil {

@@ -219,6 +219,28 @@ linearizable
 		}
 	})
 
+	t.Run("comments, recursion, stepdown", func(t *testing.T) {
+		loop := filepath.Join(dir, "loop.sql")
+		os.WriteFile(loop, []byte(".read "+loop+"\n"), 0o600)
+		out, errOut, code := shellRun(t, "-- a note\n.mode csv\nSELECT 1 AS one;\n.read "+loop+"\n", nil, hostPort(nodes[1])...)
+		if !strings.HasPrefix(out, "one\n1\n") {
+			t.Errorf("a comment line kept the dot-command from running: %q", out)
+		}
+		if code != 1 || !strings.Contains(errOut, "nested more than 16 deep") {
+			t.Errorf("a file reading itself: exit %d, %q", code, errOut)
+		}
+		// Hand leadership to a named follower, then back.
+		to := followers(leader, nodes)[0]
+		if out, errOut, code := shellRun(t, "", nil, append(hostPort(nodes[1]), ".stepdown "+to.id)...); code != 0 {
+			t.Fatalf(".stepdown %s: exit %d %s%s", to.id, code, out, errOut)
+		}
+		waitFor(t, to.id+" leading", 10*time.Second, to.isLeader)
+		if out, errOut, code := shellRun(t, "", nil, append(hostPort(nodes[1]), ".stepdown "+leader.id)...); code != 0 {
+			t.Fatalf(".stepdown %s: exit %d %s%s", leader.id, code, out, errOut)
+		}
+		waitFor(t, leader.id+" leading again", 10*time.Second, leader.isLeader)
+	})
+
 	t.Run("terminal", func(t *testing.T) { shellTerminal(t, nodes[1], dir) })
 
 	t.Run("failover", func(t *testing.T) {
@@ -303,8 +325,14 @@ func shellTerminal(t *testing.T, n *node, dir string) {
 	if !progressLine.MatchString(screen.String()) {
 		t.Errorf("no progress bar with a rate for .backup:\n%q", screen.String())
 	}
-	send("\x04") // Ctrl-D
+	send("SELECT 'half'\r") // no ';': the statement goes on
+	expect("...> ")
+	send("\x04") // Ctrl-D on the empty continuation line
+	expect("unfinished statement not run")
 	expect("bye")
+	if strings.Contains(screen.String(), "| half |") {
+		t.Fatalf("Ctrl-D ran the unfinished statement:\n%s", screen.String())
+	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {

@@ -8,10 +8,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,7 +76,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, []string, error) {
 		}
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, nil, err
+		if err == flag.ErrHelp {
+			return nil, nil, err
+		}
+		return nil, nil, flagError{err}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -92,6 +97,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, []string, error) {
 	}
 	return o, fs.Args(), nil
 }
+
+// flagError is an error the flag package has already reported.
+type flagError struct{ error }
 
 // fromEnv reads [scheme://]host[:port].
 func (o *options) fromEnv(v string) error {
@@ -137,10 +145,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == flag.ErrHelp {
 		return 0
 	}
+	var parseErr flagError
+	if errors.As(err, &parseErr) {
+		return 2 // the flag package has printed it, with the usage
+	}
 	if err != nil {
-		if !strings.Contains(err.Error(), "flag provided but not defined") {
-			fmt.Fprintln(stderr, "raftlite:", err)
-		}
+		fmt.Fprintln(stderr, "raftlite:", err)
 		return 2
 	}
 	if o.showVersion {
@@ -169,6 +179,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case interactive:
 		fmt.Fprintln(stderr, "Welcome to the raftlite shell. Enter \".help\" for usage hints.")
 		sh.Connect(context.Background())
+		// At the prompt the line editor reads Ctrl-C itself; while a request runs it arrives as SIGINT and
+		// cancels that request instead of killing the shell.
+		sigc := make(chan os.Signal, 1)
+		signal.Notify(sigc, os.Interrupt)
+		defer signal.Stop(sigc)
+		go func() {
+			for range sigc {
+				sh.Interrupt()
+			}
+		}()
 		in := shell.NewTerminalReader(historyPath())
 		sh.Run(in)
 		if err := in.Close(); err != nil {

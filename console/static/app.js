@@ -8,7 +8,9 @@ async function api(path, options) {
   const resp = await fetch(path, Object.assign({ credentials: "same-origin" }, options));
   const text = await resp.text();
   if (!resp.ok) {
-    throw new Error(`${resp.status} ${resp.statusText}: ${text.trim()}`);
+    const err = new Error(`${resp.status} ${resp.statusText}: ${text.trim()}`);
+    err.status = resp.status;
+    throw err;
   }
   return text ? JSON.parse(text) : null;
 }
@@ -24,6 +26,7 @@ function el(tag, text, className) {
 
 const views = ["cluster", "sql", "schema"];
 let clusterTimer = null;
+let clusterShown = false;
 
 function show() {
   const name = views.includes(location.hash.slice(1)) ? location.hash.slice(1) : "cluster";
@@ -31,10 +34,10 @@ function show() {
     $(v).classList.toggle("active", v === name);
     $("tab-" + v).classList.toggle("active", v === name);
   }
-  clearInterval(clusterTimer);
-  if (name === "cluster") {
+  clearTimeout(clusterTimer);
+  clusterShown = name === "cluster";
+  if (clusterShown) {
     refreshCluster();
-    clusterTimer = setInterval(refreshCluster, 1000);
   } else if (name === "schema") {
     refreshSchema();
   }
@@ -43,7 +46,10 @@ window.addEventListener("hashchange", show);
 
 // ---- cluster ----
 
+// refreshCluster redraws the view, then schedules the next refresh a second after this one ended, so that
+// slow probes (a node down) never pile up.
 async function refreshCluster() {
+  clearTimeout(clusterTimer);
   try {
     const [nodes, status] = await Promise.all([
       api("/nodes?nonvoters&ver=2&timeout=1s"),
@@ -52,17 +58,27 @@ async function refreshCluster() {
     renderCluster(nodes.nodes || [], status);
     $("cluster-error").textContent = "";
   } catch (err) {
+    if (err.status === 401) {
+      // Asking again every second would only repeat the browser's password prompt.
+      $("cluster-error").textContent = "This view needs the status permission: " + err.message;
+      return;
+    }
     $("cluster-error").textContent = "Cannot reach this node's API: " + err.message;
   }
+  if (clusterShown) clusterTimer = setTimeout(refreshCluster, 1000);
 }
 
 function renderCluster(nodes, store) {
   const leader = nodes.find((n) => n.leader);
-  const leaderCommit = leader ? leader.commit_index || 0 : 0;
+  // Lag needs the leader's commit index, which only a reachable leader reports.
+  const leaderCommit = leader && leader.reachable ? leader.commit_index || 0 : null;
   $("whoami").textContent = `this node: ${store.node_id}`;
-  $("cluster-summary").textContent = leader
-    ? `${nodes.length} nodes; leader ${leader.id}; term ${store.raft.term}; commit index ${leaderCommit}`
-    : `${nodes.length} nodes; no leader known`;
+  let summary = `${nodes.length} nodes; no leader known`;
+  if (leader) {
+    summary = `${nodes.length} nodes; leader ${leader.id}; term ${store.raft.term}; ` +
+      (leaderCommit === null ? "leader unreachable from this node" : `commit index ${leaderCommit}`);
+  }
+  $("cluster-summary").textContent = summary;
   const body = $("nodes").tBodies[0];
   body.replaceChildren();
   for (const n of nodes) {
@@ -75,13 +91,21 @@ function renderCluster(nodes, store) {
       el("td", n.api_addr), el("td", n.addr),
       el("td", n.reachable ? n.commit_index || 0 : "", "num"),
       el("td", n.reachable ? n.applied_index || 0 : "", "num"),
-      el("td", n.reachable && leader ? Math.max(0, leaderCommit - (n.applied_index || 0)) : "", "num"),
+      el("td", n.reachable && leaderCommit !== null ? Math.max(0, leaderCommit - (n.applied_index || 0)) : "", "num"),
       el("td", n.time_s || "", "num"));
     body.append(tr);
   }
 }
 
 // ---- SQL ----
+
+// endpointFor sends reads to /db/query (the query permission suffices) and anything else to /db/request
+// (query and execute). The guess is by leading keyword: the server refuses a write sent as a query.
+function endpointFor(sql) {
+  const statements = sql.split(";").map((s) => s.replace(/^(\s|--[^\n]*\n)+/, "").trim()).filter((s) => s);
+  const reads = statements.every((s) => /^(select|explain|values)\b/i.test(s));
+  return reads ? "/db/query" : "/db/request";
+}
 
 async function runSQL() {
   const sql = $("sql-text").value.trim();
@@ -91,7 +115,7 @@ async function runSQL() {
   $("sql-run").disabled = true;
   const started = performance.now();
   try {
-    const resp = await api(`/db/request?timings&level=${encodeURIComponent(level)}`, {
+    const resp = await api(`${endpointFor(sql)}?timings&level=${encodeURIComponent(level)}`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify([sql]),
