@@ -93,3 +93,23 @@ func TestPasswordForJoinAs(t *testing.T) {
 		t.Error("Password of an unknown user succeeded")
 	}
 }
+
+// Parse never panics, and a file it accepts never lets a wrong password in.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`[{"username": "a", "password": "p", "perms": ["all"]}, {"username": "*", "perms": ["status"]}]`))
+	f.Add([]byte(`[{"username": "h", "password": "$2a$04$abcdefghijklmnopqrstuuVx0Uq5YxH2rJ3UqE1e8m1lqGq1z1m2e", "perms": []}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := Parse(b)
+		if err != nil {
+			return
+		}
+		for name, u := range st.users {
+			if name == Everyone || u.hashed {
+				continue
+			}
+			if st.Authenticate(name, string(u.password)+"x") {
+				t.Fatalf("user %q accepted a wrong password", name)
+			}
+		}
+	})
+}
