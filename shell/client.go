@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,10 +11,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/raftlite/raftlite/tlsconfig"
 )
 
 // ClientConfig says how to reach the cluster.
@@ -68,29 +68,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 }
 
 func tlsConfig(cfg ClientConfig) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.Insecure}
-	if cfg.CACert != "" {
-		pem, err := os.ReadFile(cfg.CACert)
-		if err != nil {
-			return nil, fmt.Errorf("read CA certificate: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA certificate %s holds no PEM certificate", cfg.CACert)
-		}
-		tc.RootCAs = pool
-	}
-	if cfg.Cert != "" || cfg.Key != "" {
-		if cfg.Cert == "" || cfg.Key == "" {
-			return nil, errors.New("a client certificate needs both -client-cert and -client-key")
-		}
-		pair, err := tls.LoadX509KeyPair(cfg.Cert, cfg.Key)
-		if err != nil {
-			return nil, fmt.Errorf("load client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{pair}
-	}
-	return tc, nil
+	return tlsconfig.Client(tlsconfig.Options{CAFile: cfg.CACert, CertFile: cfg.Cert, KeyFile: cfg.Key, NoVerify: cfg.Insecure})
 }
 
 // Host is the base URL of the node the client talks to now.
@@ -138,10 +116,37 @@ func jsonRequest(method, path string, v any) request {
 	return request{method: method, path: path, data: b, contentType: "application/json"}
 }
 
-// do sends r to the current node, moving on to the next node whenever the current one cannot be reached.
-// A request that may have reached a node is not sent again unless it is a read: a write whose connection
-// broke may have been applied, and sending it twice could apply it twice.
+// electionWait is how long a request answered "503 leader not found" (an election is under way) is tried
+// again before the answer is passed on. Such a request was not run, so retrying is safe.
+const electionWait = 10 * time.Second
+
+// do sends r as failover does, trying again while the cluster has no leader.
 func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
+	deadline := time.Now().Add(electionWait)
+	for pause := 50 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+		resp, err := c.failover(ctx, r)
+		if err != nil || resp.StatusCode != http.StatusServiceUnavailable || time.Now().Add(pause).After(deadline) {
+			return resp, err
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if !bytes.Contains(body, []byte("leader not found")) {
+			// Another refusal (not the leader, store not open): pass it on as it came.
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+			return resp, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errInterrupted
+		case <-time.After(pause):
+		}
+	}
+}
+
+// failover sends r to the current node, moving on to the next node whenever the current one cannot be
+// reached. A request that may have reached a node is not sent again unless it is a read: a write whose
+// connection broke may have been applied, and sending it twice could apply it twice.
+func (c *Client) failover(ctx context.Context, r request) (*http.Response, error) {
 	hosts := c.Hosts()
 	var firstErr error
 	for i, host := range hosts {

@@ -50,15 +50,7 @@ func alive(c *rpcConn) bool {
 		return false
 	}
 	// Look at the socket beneath the wrappers (our tracking, TLS: any record arriving now means closing).
-	conn := c.conn
-	for {
-		u, ok := conn.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		conn = u.NetConn()
-	}
-	if ok, known := peekAlive(conn); known {
+	if ok, known := peekAlive(socketOf(c.conn)); known {
 		return ok
 	}
 	// No way to peek without waiting: wait briefly for a read that would block.
@@ -67,4 +59,15 @@ func alive(c *rpcConn) bool {
 	_ = c.conn.SetReadDeadline(time.Time{})
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// socketOf returns the connection beneath conn's wrappers (ours, TLS): the one a system call can read.
+func socketOf(conn net.Conn) net.Conn {
+	for {
+		u, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			return conn
+		}
+		conn = u.NetConn()
+	}
 }

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,14 +41,7 @@ func TestAliveSeesTheSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.conn.Close()
-	conn := c.conn
-	for {
-		u, ok := conn.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		conn = u.NetConn()
-	}
+	conn := socketOf(c.conn)
 	if _, known := peekAlive(conn); !known {
 		t.Fatalf("peekAlive cannot look at %T beneath %T", conn, c.conn)
 	}
