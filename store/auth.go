@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	"github.com/raftlite/raftlite/auth"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/transport"
@@ -39,37 +42,16 @@ func credentialsFrom(ctx context.Context) *command.Credentials {
 	return c
 }
 
-// attachCredentials puts the caller's credentials from ctx into an internal call that does not carry any.
-func attachCredentials(ctx context.Context, req any) {
+// attachCredentials puts the caller's credentials from ctx into an internal call (every call that needs
+// a permission has a "credentials" field) that does not carry any yet.
+func attachCredentials(ctx context.Context, req proto.Message) {
 	c := credentialsFrom(ctx)
 	if c == nil {
 		return
 	}
-	switch r := req.(type) {
-	case *command.ForwardRequest:
-		if r.Credentials == nil {
-			r.Credentials = c
-		}
-	case *command.JoinRequest:
-		if r.Credentials == nil {
-			r.Credentials = c
-		}
-	case *command.RemoveRequest:
-		if r.Credentials == nil {
-			r.Credentials = c
-		}
-	case *command.StepdownRequest:
-		if r.Credentials == nil {
-			r.Credentials = c
-		}
-	case *command.LoadRequest:
-		if r.Credentials == nil {
-			r.Credentials = c
-		}
-	case *command.BackupRequest:
-		if r.Credentials == nil {
-			r.Credentials = c
-		}
+	m := req.ProtoReflect()
+	if fd := m.Descriptor().Fields().ByName("credentials"); fd != nil && !m.Has(fd) {
+		m.Set(fd, protoreflect.ValueOfMessage(c.ProtoReflect()))
 	}
 }
 
