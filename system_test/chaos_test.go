@@ -294,7 +294,7 @@ func runChaos(t *testing.T, n int, d time.Duration) {
 	c := newChaosCluster(t, n)
 	leader := waitLeader(t, c.nodes...)
 	rows := []string{"CREATE TABLE kv (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)", "CREATE TABLE acked (id INTEGER PRIMARY KEY)"}
-	for k := 0; k < kvKeys; k++ {
+	for k := 0; k < kvKeys*historySegments; k++ {
 		rows = append(rows, fmt.Sprintf("INSERT INTO kv VALUES (%d, 0)", k))
 	}
 	anyRows := make([]any, len(rows))
