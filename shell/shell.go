@@ -235,9 +235,6 @@ func (s *Shell) Execute(input string) {
 	}
 }
 
-// Quit reports whether .exit was given.
-func (s *Shell) Quit() bool { return s.quit }
-
 // runSQL sends the statements of src in one request and prints each result.
 func (s *Shell) runSQL(src string) {
 	var stmts []string
