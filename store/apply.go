@@ -194,8 +194,9 @@ func (s *Store) flush(b *batch) bool {
 			}
 			break
 		}
-		if db.IsNoSpace(err) {
-			s.dbFull.Store(true)
+		if db.IsNoSpace(err) && !s.dbFull.Swap(true) {
+			// The entries are committed, but their callers would wait out their timeouts for them.
+			s.waiters.failAll(errDiskFullInFlight)
 		}
 		s.log.Error("cannot apply committed entries; retrying", "first", ops[0].Index, "err", err, "attempt", attempt+1)
 		select {

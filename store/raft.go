@@ -213,7 +213,7 @@ func (s *Store) handleReady(l *raftLoop, rd raft.Ready) bool {
 		}
 	}
 	full := s.logFull.Load()
-	if !s.save(rd) {
+	if !s.save(l, rd) {
 		return false
 	}
 	if full || s.logFull.Load() != full {
@@ -253,7 +253,10 @@ func (s *Store) handleReady(l *raftLoop, rd raft.Ready) bool {
 // leader, sends heartbeats, so the others elect a leader that can write) until there is room again. Any
 // other failure stops the node: the log refuses further writes after one (a failed fsync may have lost
 // data), and only a restart, which reads the disk again, can continue safely.
-func (s *Store) save(rd raft.Ready) bool {
+//
+// While it waits, no caller is left hanging: requests under way are answered at once (their fate is
+// unknown), and requests that arrive are refused with ErrDiskFull, so clients can go to another node.
+func (s *Store) save(l *raftLoop, rd raft.Ready) bool {
 	for {
 		start := time.Now()
 		err := s.rlog.Save(rd.HardState, rd.Entries, rd.MustSync)
@@ -276,11 +279,33 @@ func (s *Store) save(rd raft.Ready) bool {
 			// (no weak reads served from data that no longer moves), until raft runs again.
 			s.leader.Store(raft.None)
 			s.raftState.Store(int32(raft.StateFollower))
+			for _, p := range l.unindexed {
+				p.fail(errDiskFullInFlight)
+			}
+			s.waiters.failAll(errDiskFullInFlight)
+			l.reads.failAll(ErrDiskFull)
 		}
+		if !s.refuseWhileFull(500 * time.Millisecond) {
+			return false
+		}
+	}
+}
+
+// refuseWhileFull answers, for the time given, every proposal and read that arrives with ErrDiskFull:
+// the raft loop cannot take them while its log cannot be written. It returns false if the store stops.
+func (s *Store) refuseWhileFull(d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
 		select {
 		case <-s.stopc:
 			return false
-		case <-time.After(500 * time.Millisecond):
+		case <-timer.C:
+			return true
+		case p := <-s.propc:
+			p.fail(ErrDiskFull)
+		case r := <-s.readc:
+			r.done <- readResult{err: ErrDiskFull}
 		}
 	}
 }

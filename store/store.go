@@ -33,7 +33,10 @@ var (
 	ErrTimeout        = errors.New("timed out waiting for the log")
 	ErrTooLarge       = errors.New("request too large for the log")
 	ErrDiskFull       = errors.New("disk full: this node cannot write; writes are refused until space is freed")
-	errUnknownNode    = errors.New("node is not a member of the cluster")
+	// errDiskFullInFlight answers the requests under way when the disk filled: they were proposed (and
+	// perhaps sent to the others) but may never be applied here, so a retry could apply one twice.
+	errDiskFullInFlight = fmt.Errorf("%w; a request under way when it filled may or may not be applied", ErrDiskFull)
+	errUnknownNode      = errors.New("node is not a member of the cluster")
 )
 
 // maxEntrySize bounds one log entry; larger requests are refused before they are proposed.

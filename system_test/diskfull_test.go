@@ -63,6 +63,24 @@ func TestDiskFull(t *testing.T) {
 	}
 	waitFor(t, "n3 to lead", 10*time.Second, n3.isLeader)
 	w := startWriters(t, nodes, 4)
+	// A client writing through n3 all along has requests under way when the disk fills: they must be
+	// answered too, not left to their timeout.
+	var slowest time.Duration
+	stopProbing := make(chan struct{})
+	probing := make(chan struct{})
+	go func() {
+		defer close(probing)
+		for {
+			select {
+			case <-stopProbing:
+				return
+			default:
+			}
+			start := time.Now()
+			n3.execute([]any{"INSERT INTO probes(pad) VALUES('under way')"})
+			slowest = max(slowest, time.Since(start))
+		}
+	}()
 	time.Sleep(500 * time.Millisecond)
 	filler := fill(t, n3.dir)
 	t.Logf("n3's disk is full")
@@ -100,6 +118,12 @@ func TestDiskFull(t *testing.T) {
 		t.Errorf("readyz on the full node: %d %q", resp.StatusCode, body)
 	}
 	time.Sleep(2 * time.Second) // the others go on writing without n3
+	close(stopProbing)
+	<-probing
+	t.Logf("slowest write through n3 from before the disk filled until now: %s", slowest)
+	if slowest > 3*time.Second {
+		t.Errorf("a write under way on n3 when its disk filled took %s to be answered", slowest)
+	}
 	os.Remove(filler)
 	t.Logf("space freed")
 	acked := w.halt()
