@@ -53,7 +53,8 @@ type Config struct {
 	BootstrapGrace time.Duration
 	Version        string
 	Logger         *slog.Logger
-	RaftLogLevel   slog.Level
+	// RaftLogger receives etcd raft's own messages, at its own level (-raft-log-level); Logger if nil.
+	RaftLogger *slog.Logger
 }
 
 func (c *Config) setDefaults() error {

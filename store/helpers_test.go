@@ -48,7 +48,7 @@ func newTestNode(t *testing.T, name string, mod func(*Config)) *testNode {
 		DataDir: n.dir, NodeID: name, RaftAddr: n.addr, HTTPAddr: "127.0.0.1:1", Voter: true,
 		HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 		BootstrapGrace: 300 * time.Millisecond, JoinInterval: 200 * time.Millisecond, JoinAttempts: 50,
-		SnapshotInterval: 100 * time.Millisecond, Logger: testLogger(t, name), RaftLogLevel: raftTestLevel(),
+		SnapshotInterval: 100 * time.Millisecond, Logger: testLogger(t, name), RaftLogger: raftTestLogger(name),
 	}
 	if mod != nil {
 		mod(&n.cfg)
@@ -162,11 +162,12 @@ func countRows(t *testing.T, n *testNode, table string) int64 {
 
 var _ = fmt.Sprint
 
-func raftTestLevel() slog.Level {
+func raftTestLogger(name string) *slog.Logger {
+	level := slog.LevelWarn
 	if os.Getenv("STORE_TEST_LOG") == "raft" {
-		return slog.LevelDebug
+		level = slog.LevelDebug
 	}
-	return slog.LevelWarn
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test_node", name)
 }
 
 func mustListen(t *testing.T, addr string) net.Listener {

@@ -9,14 +9,11 @@ import (
 
 // raftLogger adapts slog to etcd raft's Logger, at its own level (-raft-log-level).
 type raftLogger struct {
-	log   *slog.Logger
-	level slog.Level
+	log *slog.Logger
 }
 
 func (l *raftLogger) emit(level slog.Level, msg string) {
-	if level >= l.level {
-		l.log.Log(context.Background(), level, msg, "component", "raft")
-	}
+	l.log.Log(context.Background(), level, msg, "component", "raft")
 }
 
 func (l *raftLogger) Debug(v ...any) { l.emit(slog.LevelDebug, fmt.Sprint(v...)) }

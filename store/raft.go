@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ func (s *Store) raftConfig() *raft.Config {
 		// Followers never forward proposals inside raft: the API forwards whole requests to the leader, so a
 		// caller always learns whether its write was applied.
 		DisableProposalForwarding: true,
-		Logger:                    &raftLogger{log: s.log, level: s.cfg.RaftLogLevel},
+		Logger:                    &raftLogger{log: cmp.Or(s.cfg.RaftLogger, s.log)},
 	}
 }
 

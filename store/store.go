@@ -185,7 +185,7 @@ func Open(cfg Config) (*Store, error) {
 	s.storage = &storage{Log: s.rlog, s: s}
 	s.tr, err = transport.New(transport.Config{
 		ID: s.raftID, NodeID: cfg.NodeID, Addr: cfg.RaftAddr, Listener: cfg.Listener, Dial: cfg.Dial,
-		Handler: (*handler)(s), Logger: s.log.With("component", "transport"),
+		Handler: (*handler)(s), Logger: s.log,
 		// An entry is at most maxEntrySize; a frame claiming much more comes from a broken or hostile peer.
 		MaxFrame: maxEntrySize + 32<<20,
 	})

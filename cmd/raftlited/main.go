@@ -55,20 +55,27 @@ func run(args []string, stderr io.Writer) int {
 	}
 	level, _ := parseLevel(cfg.logLevel)
 	raftLevel, _ := parseLevel(cfg.raftLogLevel)
-	opts := &slog.HandlerOptions{Level: min(level, raftLevel)}
-	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
-	if cfg.logFormat == "json" {
-		handler = slog.NewJSONHandler(stderr, opts)
-	}
-	log := slog.New(handler)
-	if err := serve(cfg, log, level, raftLevel); err != nil {
+	log := newLogger(stderr, cfg.logFormat, level)
+	// etcd raft's own messages have their own level: a separate handler, so that neither level lowers
+	// the other.
+	raftLog := newLogger(stderr, cfg.logFormat, raftLevel)
+	if err := serve(cfg, log, raftLog); err != nil {
 		log.Error("raftlited stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(cfg *config, log *slog.Logger, level, raftLevel slog.Level) error {
+// newLogger logs at level and above to w, as text or JSON lines (-log-format).
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func serve(cfg *config, log, raftLog *slog.Logger) error {
 	sec, err := cfg.securityFlags.load()
 	if err != nil {
 		return err
@@ -108,7 +115,7 @@ func serve(cfg *config, log *slog.Logger, level, raftLevel slog.Level) error {
 		SnapshotThreshold: cfg.raftSnap, SnapshotInterval: cfg.raftSnapInt,
 		HeartbeatTimeout: cfg.raftHeartbeatTimeout, ElectionTimeout: cfg.raftElectionTimeout,
 		ForeignKeys: cfg.fk, RemoveOnShutdown: cfg.clusterRemoveShutdown, Version: version,
-		Logger: log.With("node", nodeIDOr(cfg.nodeID, raftAdv)), RaftLogLevel: raftLevel,
+		Logger: log.With("node", nodeIDOr(cfg.nodeID, raftAdv)), RaftLogger: raftLog.With("node", nodeIDOr(cfg.nodeID, raftAdv)),
 	})
 	if err != nil {
 		httpLn.Close()
