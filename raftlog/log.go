@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"go.etcd.io/raft/v3"
@@ -48,6 +49,9 @@ type Log struct {
 	failed error
 	closed bool
 	repair Repair
+
+	// stats is republished after every change, so that Stats never waits for an fsync under mu.
+	stats atomic.Pointer[Stats]
 }
 
 // Repair describes what Open cut from the tail of the log.
@@ -93,6 +97,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		dirf.Close() // also releases the flock
 		return nil, err
 	}
+	l.publishStats()
 	return l, nil
 }
 
@@ -167,6 +172,7 @@ func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 func (l *Log) Save(hs *raftpb.HardState, ents []*raftpb.Entry, sync bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.publishStats()
 	if err := l.writable(); err != nil {
 		return err
 	}
@@ -311,6 +317,7 @@ func (l *Log) cut(h segHeader) error {
 func (l *Log) CreateSnapshot(index uint64, cs *raftpb.ConfState) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.publishStats()
 	if err := l.writable(); err != nil {
 		return err
 	}
@@ -349,6 +356,7 @@ func (l *Log) CreateSnapshot(index uint64, cs *raftpb.ConfState) error {
 func (l *Log) Compact(compactIndex uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.publishStats()
 	if err := l.writable(); err != nil {
 		return err
 	}
@@ -400,6 +408,7 @@ func (l *Log) Compact(compactIndex uint64) error {
 func (l *Log) ApplySnapshot(snap *raftpb.Snapshot) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.publishStats()
 	if err := l.writable(); err != nil {
 		return err
 	}
@@ -429,10 +438,17 @@ type Stats struct {
 	Bytes                                              int64
 }
 
+// Stats returns the figures as of the last change, without waiting for a write in progress.
 func (l *Log) Stats() Stats {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := Stats{
+	if s := l.stats.Load(); s != nil {
+		return *s
+	}
+	return Stats{}
+}
+
+// publishStats records the current figures for Stats (with mu held).
+func (l *Log) publishStats() {
+	s := &Stats{
 		FirstIndex:    l.st.offset() + 1,
 		LastIndex:     l.st.lastIndex(),
 		SnapshotIndex: l.st.snap.index,
@@ -442,7 +458,7 @@ func (l *Log) Stats() Stats {
 	for _, seg := range l.segs {
 		s.Bytes += seg.size
 	}
-	return s
+	l.stats.Store(s)
 }
 
 // Close fsyncs anything written with sync=false and releases the directory. Storage reads keep working

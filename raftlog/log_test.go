@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -472,4 +473,25 @@ func TestWellFormedButWrongRecordIsAnError(t *testing.T) {
 	if _, err := Open(dir, quietOpts(0)); err == nil || !strings.Contains(err.Error(), "gap") {
 		t.Fatalf("Open with a gap: %v", err)
 	}
+}
+
+// Stats answers from the figures of the last change: a /status request must not wait out an fsync.
+func TestStatsDoNotWaitForWrites(t *testing.T) {
+	l := mustOpen(t, t.TempDir(), quietOpts(0))
+	defer l.Close()
+	if err := l.Save(hardSt(2, 0, 10), ents(1, 10, 2), true); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock() // as a Save in its fsync does
+	got := make(chan Stats, 1)
+	go func() { got <- l.Stats() }()
+	select {
+	case st := <-got:
+		if st.FirstIndex != 1 || st.LastIndex != 10 || st.Segments != 1 || st.Bytes == 0 {
+			t.Errorf("Stats = %+v", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Stats waited for the log's lock")
+	}
+	l.mu.Unlock()
 }
