@@ -117,7 +117,7 @@ func (s *Service) status() map[string]any {
 				"read_index_reads":    st.ReadIndexReads,
 			},
 			"sqlite3": map[string]any{"path": st.DBPath, "size": st.DBSize + st.WALSize, "db_size": st.DBSize,
-				"wal_size": st.WALSize, "fk_constraints": fk},
+				"wal_size": st.WALSize, "fk_constraints": fk, "reads_in_progress": st.ReadsInProgress},
 			"db_conf": map[string]any{"fk_constraints": st.ForeignKeys},
 		},
 	}

@@ -27,6 +27,9 @@ func newPool(path string, fk bool, max int) *pool {
 	return &pool{path: path, fk: fk, sem: make(chan struct{}, max)}
 }
 
+// inUse is the number of connections serving a read now.
+func (p *pool) inUse() int { return len(p.sem) }
+
 func (p *pool) get(ctx context.Context) (*reader, error) {
 	select {
 	case p.sem <- struct{}{}:

@@ -11,6 +11,9 @@ import (
 // Query runs a request on a read-only connection: nothing it does can change the database, and a statement
 // that tries fails with rqlite's "attempt to change database via query operation". Only ctx cancellation
 // or a pool failure returns an error; SQL errors are per-statement results.
+// ReadsInProgress is the number of reads running on the read-only connections now.
+func (d *DB) ReadsInProgress() int { return d.readers.inUse() }
+
 func (d *DB) Query(ctx context.Context, req *command.Request) (OpResult, error) {
 	d.swap.RLock()
 	defer d.swap.RUnlock()

@@ -142,7 +142,7 @@ func (s *Store) applyTasks(tasks []applyTask) bool {
 					s.deliver(e, res)
 					dbApplied = i
 					continue
-				} else if cmd.GetType() == command.Command_TYPE_REQUEST && !s.readForOthers(&cmd) {
+				} else if cmd.GetType() == command.Command_TYPE_REQUEST && !isStrongRead(&cmd) {
 					op.Request = cmd.GetRequest()
 					op.Env = db.Env{NowUnixMs: cmd.GetNowUnixMs(), Seed: cmd.GetSeed()}
 				}
@@ -166,11 +166,11 @@ func (s *Store) applyTasks(tasks []applyTask) bool {
 	return true
 }
 
-// readForOthers reports a strong read another node proposed: its answer goes to that node's caller only,
-// and it cannot change the data (a query-mode statement that would write fails), so this replica only
-// records it as applied.
-func (s *Store) readForOthers(cmd *command.Command) bool {
-	return cmd.GetRequest().GetMode() == command.Mode_MODE_QUERY && cmd.GetProposer() != s.raftID
+// isStrongRead reports a strong read's entry. It only marks the read's place in the log: every replica
+// records it as applied without running anything, and the proposer runs the read itself once it has
+// applied the entry (Query), so that a slow or endless query never holds up the apply loop.
+func isStrongRead(cmd *command.Command) bool {
+	return cmd.GetRequest().GetMode() == command.Mode_MODE_QUERY
 }
 
 // flush applies the batch's ops in one transaction, wakes their callers, and publishes the new applied

@@ -122,6 +122,7 @@ func (s *Store) Query(ctx context.Context, req *command.Request, opts ReadOption
 			level = LevelNone
 		}
 	}
+	var raftIndex uint64
 	if opts.MinIndex > 0 {
 		if err := s.applied.wait(ctx, opts.MinIndex); err != nil {
 			return Response{}, fmt.Errorf("waiting to apply index %d: %w", opts.MinIndex, err)
@@ -146,17 +147,22 @@ func (s *Store) Query(ctx context.Context, req *command.Request, opts ReadOption
 			return Response{}, fmt.Errorf("index %d: timeout waiting to apply: %w", idx, err)
 		}
 	case LevelStrong:
-		q := proto.Clone(req).(*command.Request)
-		if q.Mode == command.Mode_MODE_EXECUTE {
-			q.Mode = command.Mode_MODE_QUERY
+		// The read takes its place in the log like a write, and runs here, on a read connection and under
+		// the caller's context, once its entry is applied: it sees every write committed before it.
+		mark, err := s.Execute(ctx, &command.Request{Mode: command.Mode_MODE_QUERY}, env)
+		if err != nil {
+			return Response{}, err
 		}
-		return s.Execute(ctx, q, env)
+		if err := s.applied.wait(ctx, mark.RaftIndex); err != nil {
+			return Response{}, fmt.Errorf("index %d: timeout waiting to apply: %w", mark.RaftIndex, err)
+		}
+		raftIndex = mark.RaftIndex
 	}
 	res, err := s.db.Query(ctx, req)
 	if err != nil {
 		return Response{}, err
 	}
-	return Response{Results: res.Results, Error: res.Error}, nil
+	return Response{Results: res.Results, Error: res.Error, RaftIndex: raftIndex}, nil
 }
 
 // stale reports whether this follower's data may be older than freshness: it has not heard from the

@@ -44,6 +44,7 @@ type Status struct {
 	ElectionTimeout       time.Duration
 	ReadIndexRounds       uint64 // ReadIndex rounds this node started
 	ReadIndexReads        uint64 // linearizable reads they served (many reads share a round)
+	ReadsInProgress       int    // queries running on the database's read connections now
 	LeaderChanges         uint64 // times this node saw the leader change
 	Proposals             uint64 // entries this node proposed as leader
 	SnapshotsSent         uint64 // database snapshots streamed to followers
@@ -73,7 +74,7 @@ func (s *Store) Status() Status {
 		DataDir: s.cfg.DataDir, DBPath: s.dbPath(), ForeignKeys: s.cfg.ForeignKeys,
 		SnapshotThreshold: s.cfg.SnapshotThreshold, SnapshotInterval: s.cfg.SnapshotInterval,
 		TrailingLogs: s.cfg.TrailingLogs, HeartbeatTimeout: s.cfg.HeartbeatTimeout, ElectionTimeout: s.cfg.ElectionTimeout,
-		ReadIndexRounds: s.readRounds.Load(), ReadIndexReads: s.readsInRounds.Load(),
+		ReadIndexRounds: s.readRounds.Load(), ReadIndexReads: s.readsInRounds.Load(), ReadsInProgress: s.db.ReadsInProgress(),
 		LeaderChanges: s.leaderChanges.Load(), Proposals: s.proposals.Load(),
 	}
 	st.SnapshotsSent, st.SnapshotBytesSent, st.SnapshotsReceived, st.SnapshotBytesReceived = s.tr.Snapshots()

@@ -276,7 +276,7 @@ linearizable
 }
 
 // shellTerminal drives the interactive shell through a pseudo-terminal: banner, prompt, a statement over
-// two lines, Ctrl-C dropping a half-typed statement, a backup with its progress bar, Ctrl-D, history.
+// two lines, Ctrl-C dropping a half-typed statement, Ctrl-C cancelling a request under way, a backup with its progress bar, Ctrl-D, history.
 func shellTerminal(t *testing.T, n *node, dir string) {
 	home := t.TempDir()
 	cmd := exec.Command(raftliteBin, hostPort(n)...)
@@ -319,6 +319,14 @@ func shellTerminal(t *testing.T, n *node, dir string) {
 	if strings.Contains(screen.String(), "| dropped") {
 		t.Fatalf("Ctrl-C did not drop the statement being typed:\n%s", screen.String())
 	}
+	// Ctrl-C while a request runs cancels the request, not the shell.
+	send("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) AS endless FROM c;\r")
+	expect("AS endless FROM c;")
+	time.Sleep(500 * time.Millisecond) // the request is under way: this query never ends by itself
+	send("\x03")
+	expect("interrupted")
+	send("SELECT 'still here' AS word;\r")
+	expect("| still here |")
 	file := filepath.Join(dir, "tty-backup.db")
 	send(".backup " + file + "\r")
 	expect("backup written to " + file)

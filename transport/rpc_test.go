@@ -99,6 +99,42 @@ func TestRPCContext(t *testing.T) {
 	}
 }
 
+// A caller that gives up cancels the handler's context on the other node: a forwarded query whose client
+// went away stops there too. A call that completes leaves the connection in the pool, still usable.
+func TestRPCCallerHangUpCancelsHandler(t *testing.T) {
+	cancelled := make(chan struct{}, 1)
+	hb := &fakeHandler{rpc: func(ctx context.Context, method uint8, req []byte) ([]byte, error) {
+		if method == 1 {
+			select {
+			case <-ctx.Done():
+				cancelled <- struct{}{}
+			case <-time.After(time.Minute):
+			}
+		}
+		return req, nil
+	}}
+	b := startNode(t, 2, "", hb)
+	a := startNode(t, 1, "", nil)
+	for i := range 3 { // the same pooled connection, call after call
+		if resp, err := a.tr.Call(context.Background(), b.addr, 2, []byte{byte(i)}); err != nil || !bytes.Equal(resp, []byte{byte(i)}) {
+			t.Fatalf("call %d: %q %v", i, resp, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if _, err := a.tr.Call(ctx, b.addr, 1, []byte("endless")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler ran on after its caller hung up")
+	}
+	if resp, err := a.tr.Call(context.Background(), b.addr, 2, []byte("after")); err != nil || string(resp) != "after" {
+		t.Fatalf("%q %v", resp, err)
+	}
+}
+
 func TestRPCConcurrent(t *testing.T) {
 	b := startNode(t, 2, "", nil)
 	a := startNode(t, 1, "", nil)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 )
 
@@ -28,7 +29,21 @@ func (t *Transport) serveRPC(conn net.Conn, br *bufio.Reader, bw *bufio.Writer) 
 			return errors.New("rpc: empty request frame")
 		}
 		method := f[0]
-		resp, herr := t.h.HandleRPC(t.ctx, method, f[1:])
+		if br.Buffered() > 0 {
+			return errors.New("rpc: caller sent more before its answer")
+		}
+		ctx, cancel := context.WithCancel(t.ctx)
+		stopWatching, ok := t.watchHangUp(conn, cancel)
+		if !ok {
+			cancel()
+			return ErrClosed
+		}
+		resp, herr := t.h.HandleRPC(ctx, method, f[1:])
+		hungUp := stopWatching()
+		cancel()
+		if hungUp {
+			return nil // nobody is left to read the answer
+		}
 		_ = conn.SetWriteDeadline(time.Now().Add(rpcIdleTimeout)) // a caller that stops reading is dropped
 		switch {
 		case herr != nil:
@@ -148,4 +163,28 @@ func readCallerHello(br *bufio.Reader) (Hello, error) {
 		return Hello{}, fmt.Errorf("read hello: %w", err)
 	}
 	return parseHello(f)
+}
+
+// watchHangUp cancels a handler's context if its caller hangs up (a forwarded query whose client went
+// away must not run on). A caller sends nothing while it waits for its answer, so a read that returns
+// means it is gone. stop ends the watch, before the answer is written, and reports whether the caller
+// hung up; the connection's read deadline is then unset. ok is false if the transport is closing.
+func (t *Transport) watchHangUp(conn net.Conn, cancel context.CancelFunc) (stop func() (hungUp bool), ok bool) {
+	_ = conn.SetReadDeadline(time.Time{})
+	done := make(chan error, 1)
+	if !t.spawn(func() {
+		var b [1]byte
+		_, err := conn.Read(b[:])
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			cancel()
+		}
+		done <- err
+	}) {
+		return nil, false
+	}
+	return func() bool {
+		_ = conn.SetReadDeadline(aLongTimeAgo)
+		err := <-done
+		return !errors.Is(err, os.ErrDeadlineExceeded)
+	}, true
 }

@@ -1,0 +1,47 @@
+package system_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+)
+
+// A query that never ends by itself stops when its client goes away, on whichever node runs it (the
+// leader, for a read a follower forwarded), and holds nothing up meanwhile: a strong read is in the log,
+// but the log's apply loop does not run it, so writes go on.
+func TestEndlessQueryStopsWithItsClient(t *testing.T) {
+	nodes := cluster(t, 3)
+	leader := waitLeader(t, nodes...)
+	follower := followers(leader, nodes)[0]
+	leader.mustExecute("CREATE TABLE t (x)")
+	endless := url.QueryEscape("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c")
+	for _, tc := range []struct {
+		via   *node
+		level string
+	}{
+		{leader, "none"}, {leader, "strong"}, {follower, "weak"}, {follower, "linearizable"}, {follower, "strong"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, "GET", tc.via.url("/db/query?level="+tc.level+"&q="+endless), nil)
+		resp, err := client.Do(req)
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("an endless query at %s through %s answered: %d", tc.level, tc.via.id, resp.StatusCode)
+		}
+		leader.mustExecute("INSERT INTO t VALUES (1)")
+		waitFor(t, "the endless query at "+tc.level+" through "+tc.via.id+" to stop", 10*time.Second, func() bool {
+			for _, n := range nodes {
+				if r, ok := n.storeField("sqlite3", "reads_in_progress").(float64); !ok || r != 0 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	if n, err := leader.count("t"); err != nil || n != 5 {
+		t.Fatalf("rows written meanwhile: %d %v", n, err)
+	}
+}
