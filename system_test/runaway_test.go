@@ -45,3 +45,32 @@ func TestEndlessQueryStopsWithItsClient(t *testing.T) {
 		t.Fatalf("rows written meanwhile: %d %v", n, err)
 	}
 }
+
+// SIGTERM stops a node cleanly even while a query that never ends runs on it: requests get some seconds to
+// finish, then are cancelled, and their clients get an answer.
+func TestShutdownCancelsEndlessQuery(t *testing.T) {
+	n := newNode(t, "n1").start()
+	waitLeader(t, n)
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := client.Get(n.url("/db/query?level=none&q=" + url.QueryEscape("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c")))
+		if err == nil {
+			resp.Body.Close()
+		}
+		answered <- err
+	}()
+	waitFor(t, "the query to run", 10*time.Second, func() bool {
+		r, _ := n.storeField("sqlite3", "reads_in_progress").(float64)
+		return r == 1
+	})
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	n.stop() // SIGKILL after 20 s
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("the node did not stop cleanly: exit code %d", code)
+	}
+	if err := <-answered; err != nil {
+		t.Errorf("the query's client got no answer: %v", err)
+	}
+}

@@ -126,7 +126,11 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 		Metrics: m, Console: console.Handler(),
 		Queue: api.QueueConfig{Capacity: cfg.writeQueueCapacity, BatchSize: cfg.writeQueueBatchSize,
 			Timeout: cfg.writeQueueTimeout, Tx: cfg.writeQueueTx}})
+	// Every request's context descends from requestsCtx: cancelling it stops what still runs at shutdown.
+	requestsCtx, cancelRequests := context.WithCancel(context.Background())
+	defer cancelRequests()
 	srv := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return requestsCtx },
 		Handler:           svc,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -161,15 +165,31 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 		runErr = fmt.Errorf("HTTP server: %w", err)
 	}
 	log.Info("shutting down", "node", st.NodeID())
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), httpDrainTimeout)
+	defer cancelDrain()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		// A long query must not hold the node up: the database closes only once its reads have ended.
+		log.Warn("cancelling requests still running at shutdown", "after", httpDrainTimeout, "node", st.NodeID())
+		cancelRequests()
+		// They answer once their queries are interrupted; then only a client that stops reading is left.
+		answerCtx, cancelAnswer := context.WithTimeout(context.Background(), time.Second)
+		defer cancelAnswer()
+		if srv.Shutdown(answerCtx) != nil {
+			srv.Close()
+		}
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	srv.Shutdown(shutdownCtx)
 	svc.Close(shutdownCtx)
 	if err := st.Close(shutdownCtx); err != nil && runErr == nil {
 		runErr = err
 	}
 	return runErr
 }
+
+// httpDrainTimeout is how long requests under way at shutdown may take to finish before they are
+// cancelled.
+const httpDrainTimeout = 5 * time.Second
 
 // authorizer hands the store a nil interface, not a nil *auth.Store, when -auth is not given.
 func authorizer(a *auth.Store) store.Authorizer {
