@@ -242,7 +242,8 @@ func (d *DB) abort() {
 
 func (d *DB) applyRequest(k int, req *command.Request, outcomes map[stmtKey]Result) (OpResult, *rollback, error) {
 	w := d.w
-	s := &session{ctx: context.Background(), conn: w.conn, stmts: d.wstmts, writer: w, qualify: req.GetQualifyColumns()}
+	s := &session{ctx: context.Background(), conn: w.conn, stmts: d.wstmts, writer: w, qualify: req.GetQualifyColumns(),
+		budget: newResultBudget(applyResultBytes)}
 	atomic := req.GetTransaction() || req.GetRollbackOnError()
 	if atomic {
 		if err := w.exec("SAVEPOINT " + requestSavepoint); err != nil {

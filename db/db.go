@@ -18,7 +18,11 @@ import (
 type Options struct {
 	ForeignKeys bool // enforce foreign key constraints (-fk)
 	MaxReaders  int  // size of the read-only connection pool; 0 means 256
-	Logger      *slog.Logger
+	// MaxResultBytes bounds the rows a read request may hold in memory (about: values plus overhead);
+	// beyond it the statement fails with a clear error instead of the node running out of memory.
+	// 0 means DefaultMaxResultBytes; negative, no limit.
+	MaxResultBytes int64
+	Logger         *slog.Logger
 }
 
 // State is the node's bookkeeping stored in the database: the last applied log entry, and the cluster
@@ -50,6 +54,9 @@ type DB struct {
 func Open(path string, opts Options) (*DB, error) {
 	if opts.MaxReaders <= 0 {
 		opts.MaxReaders = 256
+	}
+	if opts.MaxResultBytes == 0 {
+		opts.MaxResultBytes = DefaultMaxResultBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

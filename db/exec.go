@@ -28,6 +28,7 @@ type session struct {
 	userTx bool
 	// qualify names result columns <table>.<column> after the table they come from (?qualify_columns).
 	qualify bool
+	budget  *resultBudget // shared by the request's statements; nil: unlimited
 }
 
 // run executes st in the given mode and returns its result. A non-nil error means the environment failed
@@ -183,6 +184,10 @@ func (s *session) query(stmt *sqlite3.SQLiteStmt, args []driver.NamedValue, mode
 		row := make([]any, len(dest))
 		for i, v := range dest {
 			row[i] = rowValue(v, decl[i])
+		}
+		if !s.budget.take(row) {
+			out.Error = s.budget.exceeded()
+			break
 		}
 		out.Values = append(out.Values, row)
 	}

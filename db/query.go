@@ -34,12 +34,13 @@ func (d *DB) Query(ctx context.Context, req *command.Request) (OpResult, error) 
 		}
 	}
 	timeout := time.Duration(req.GetDbTimeoutNs())
+	budget := newResultBudget(d.opts.MaxResultBytes)
 	for _, st := range req.GetStatements() {
 		sctx, cancel := ctx, context.CancelFunc(func() {})
 		if timeout > 0 {
 			sctx, cancel = context.WithTimeout(ctx, timeout)
 		}
-		s := &session{ctx: sctx, conn: r.conn, stmts: r.stmts, qualify: req.GetQualifyColumns()}
+		s := &session{ctx: sctx, conn: r.conn, stmts: r.stmts, qualify: req.GetQualifyColumns(), budget: budget}
 		result, _ := s.run(st, mode) // on a reader every error is a statement result
 		cancel()
 		res.Results = append(res.Results, result)

@@ -46,6 +46,8 @@ type Config struct {
 	ElectionTimeout  time.Duration // -raft-election-timeout
 
 	ForeignKeys bool
+	// MaxResultBytes bounds the rows one read may hold in memory (db.Options.MaxResultBytes).
+	MaxResultBytes int64
 	// RemoveOnShutdown: leave the cluster on graceful shutdown (-raft-cluster-remove-shutdown).
 	RemoveOnShutdown bool
 	// BootstrapGrace is how long a node with no data and nothing to join waits for an existing cluster to

@@ -170,7 +170,7 @@ func Open(cfg Config) (*Store, error) {
 			s.log.Warn("database found without a Raft log: set aside, starting empty", "moved_to", aside)
 		}
 	}
-	if s.db, err = db.Open(s.dbPath(), db.Options{ForeignKeys: cfg.ForeignKeys, Logger: s.log}); err != nil {
+	if s.db, err = db.Open(s.dbPath(), db.Options{ForeignKeys: cfg.ForeignKeys, MaxResultBytes: cfg.MaxResultBytes, Logger: s.log}); err != nil {
 		s.rlog.Close()
 		return nil, err
 	}

@@ -39,6 +39,8 @@ type config struct {
 
 	maxBody int64
 	maxLoad int64
+	// maxResult bounds a read's result rows in memory (-query-max-result; 0: no limit).
+	maxResult int64
 
 	writeQueueCapacity  int
 	writeQueueBatchSize int
@@ -80,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.fk, "fk", false, "Enable SQLite foreign key constraints")
 	fs.Int64Var(&c.maxBody, "http-max-body", 64<<20, "Largest request body accepted, in bytes (larger ones get 413)")
 	fs.Int64Var(&c.maxLoad, "http-max-load", 1<<30, "Largest /db/load body accepted, in bytes")
+	fs.Int64Var(&c.maxResult, "query-max-result", 256<<20, "Largest result a read request may build in memory, in bytes (about); larger ones fail with an error. 0: no limit")
 	fs.IntVar(&c.writeQueueCapacity, "write-queue-capacity", 1024, "Write queue capacity (requests)")
 	fs.IntVar(&c.writeQueueBatchSize, "write-queue-batch-size", 128, "Write queue batch size (requests per log entry)")
 	fs.DurationVar(&c.writeQueueTimeout, "write-queue-timeout", 50*time.Millisecond, "Time after which a partial write queue batch is sent")
@@ -149,6 +152,9 @@ func (c *config) validate() error {
 	}
 	if c.raftSnapInt <= 0 || c.raftElectionTimeout <= 0 || c.raftHeartbeatTimeout <= 0 {
 		return errors.New("-raft-snap-int, -raft-election-timeout and -raft-heartbeat-timeout must be positive")
+	}
+	if c.maxBody <= 0 || c.maxLoad <= 0 || c.maxResult < 0 {
+		return errors.New("-http-max-body and -http-max-load must be positive, and -query-max-result not negative")
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return fmt.Errorf("-log-format %q: use text or json", c.logFormat)
