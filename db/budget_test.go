@@ -9,7 +9,6 @@ import (
 	"github.com/raftlite/raftlite/command"
 )
 
-
 // A read whose rows would not fit in the request's allowance fails with a clear error instead of taking
 // the node's memory; the allowance is shared by the request's statements, and smaller reads are whole.
 func TestReadResultIsBounded(t *testing.T) {
