@@ -34,6 +34,10 @@ func TestReadResultIsBounded(t *testing.T) {
 	if !strings.Contains(r.Rows.Error, "query result too large: more than 1 MiB") || r.Rows.Values != nil {
 		t.Fatalf("an endless read: error %q, %d rows kept", r.Rows.Error, len(r.Rows.Values))
 	}
+	// One value larger than the whole allowance fails inside SQLite, before it is made.
+	if r := read("SELECT length(randomblob(2000000))")[0]; !strings.Contains(r.Rows.Error, "too big") {
+		t.Fatalf("a 2 MB blob: error %q", r.Rows.Error)
+	}
 	// Each statement alone fits; together they do not.
 	half := "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 4000) SELECT x, printf('%100d', x) FROM c"
 	if rs := read(half); rs[0].Rows.Error != "" {

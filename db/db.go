@@ -69,7 +69,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := d.openWriter(); err != nil {
 		return nil, err
 	}
-	d.readers = newPool(abs, opts.ForeignKeys, opts.MaxReaders)
+	d.readers = newPool(abs, opts.ForeignKeys, opts.MaxReaders, opts.MaxResultBytes)
 	return d, nil
 }
 

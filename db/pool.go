@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -14,6 +15,8 @@ type pool struct {
 	fk   bool
 	sem  chan struct{} // one token per connection in use
 
+	maxValue int64
+
 	mu   sync.Mutex
 	idle []*reader
 }
@@ -23,8 +26,11 @@ type reader struct {
 	stmts *stmtCache
 }
 
-func newPool(path string, fk bool, max int) *pool {
-	return &pool{path: path, fk: fk, sem: make(chan struct{}, max)}
+// newPool makes a pool of at most max readers. maxValue, if positive, bounds the size of any string or
+// blob a read may make (SQLITE_LIMIT_LENGTH), so that SELECT randomblob(999999999) fails in SQLite before
+// it costs the node a gigabyte several times over.
+func newPool(path string, fk bool, max int, maxValue int64) *pool {
+	return &pool{path: path, fk: fk, sem: make(chan struct{}, max), maxValue: maxValue}
 }
 
 // inUse is the number of connections serving a read now.
@@ -48,6 +54,9 @@ func (p *pool) get(ctx context.Context) (*reader, error) {
 	if err != nil {
 		<-p.sem
 		return nil, fmt.Errorf("open %s for reading: %w", p.path, err)
+	}
+	if p.maxValue > 0 && p.maxValue < math.MaxInt32 {
+		conn.SetLimit(sqlite3.SQLITE_LIMIT_LENGTH, int(p.maxValue))
 	}
 	// A pooled connection serves other clients next: nothing one client does may stay on it.
 	conn.RegisterAuthorizer(func(op int, arg1, arg2, _ string) int { return authorizeShared(op, arg1, arg2) })
