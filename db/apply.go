@@ -195,7 +195,9 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 		if op.Request != nil {
 			w.seed(op.Env)
 			w.startRequest()
+			w.steps.limit(applyStepLimit)
 			res, rb, err := d.applyRequest(k, op.Request, outcomes)
+			w.steps.lift()
 			if err != nil || rb != nil {
 				d.abort()
 				return nil, rb, err
@@ -251,7 +253,12 @@ func (d *DB) applyRequest(k int, req *command.Request, outcomes map[stmtKey]Resu
 		}
 	}
 	var res OpResult
+	stopped := false // a statement hit applyStepLimit: the rest of the request is not run
 	for j, st := range req.GetStatements() {
+		if stopped {
+			res.Results = append(res.Results, stepLimitResult(req.GetMode()))
+			continue
+		}
 		r, recorded := outcomes[stmtKey{k, j}]
 		if recorded && s.userTx {
 			// That statement rolled back the whole transaction, the user's explicit one included: end it
@@ -270,6 +277,7 @@ func (d *DB) applyRequest(k int, req *command.Request, outcomes map[stmtKey]Resu
 			}
 		}
 		res.Results = append(res.Results, r)
+		stopped = r.stoppedBySteps()
 		if atomic && r.failed() {
 			if err := w.exec("ROLLBACK TO " + requestSavepoint + "; RELEASE " + requestSavepoint); err != nil {
 				return OpResult{}, nil, err

@@ -69,6 +69,8 @@ type writer struct {
 	counters     connCounters
 	reqDML       bool
 	reqTotalBase int64
+	// steps bounds the work of each applied request (applyStepLimit).
+	steps *stepBudget
 }
 
 // startRequest begins a request's own view of the connection counters.
@@ -120,6 +122,10 @@ func openWriter(path string, fk bool) (*writer, error) {
 		return nil, fmt.Errorf("open %s for writing: %w", path, err)
 	}
 	w := &writer{conn: conn, clock: clk, rng: rand.New(rand.NewPCG(1, 2)), counters: connCounters{db: connHandle(conn)}}
+	if w.steps, err = installStepBudget(connHandle(conn)); err != nil {
+		w.close()
+		return nil, fmt.Errorf("open %s for writing: %w", path, err)
+	}
 	if err := w.init(); err != nil {
 		w.close()
 		return nil, fmt.Errorf("prepare %s: %w", path, err)
@@ -177,6 +183,9 @@ func (w *writer) close() error {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
+	}
+	if w.steps != nil {
+		w.steps.remove()
 	}
 	if w.conn != nil {
 		errs = append(errs, w.conn.Close())

@@ -203,7 +203,9 @@ func (s *session) query(stmt *sqlite3.SQLiteStmt, args []driver.NamedValue, mode
 func (s *session) statementError(err error, mode command.Mode) (Result, error) {
 	msg := err.Error()
 	if s.writer != nil {
-		if isEnvironmental(err) {
+		if s.writer.steps.stopped(err) {
+			msg = stepLimitError()
+		} else if isEnvironmental(err) {
 			return Result{}, err
 		}
 	} else {
