@@ -50,8 +50,12 @@ type Log struct {
 	closed bool
 	repair Repair
 
-	// stats is republished after every change, so that Stats never waits for an fsync under mu.
-	stats atomic.Pointer[Stats]
+	// stats is republished after every change, so that Stats never waits for an fsync under mu. Each
+	// figure is its own atomic (a pointer to a fresh Stats would cost Save an allocation).
+	stats struct {
+		first, last, snapIndex, snapTerm atomic.Uint64
+		segments, bytes                  atomic.Int64
+	}
 }
 
 // Repair describes what Open cut from the tail of the log.
@@ -438,27 +442,28 @@ type Stats struct {
 	Bytes                                              int64
 }
 
-// Stats returns the figures as of the last change, without waiting for a write in progress.
+// Stats returns the figures as of the last change, without waiting for a write in progress. The figures
+// are read one by one: during a change, some may already be new.
 func (l *Log) Stats() Stats {
-	if s := l.stats.Load(); s != nil {
-		return *s
+	return Stats{
+		FirstIndex: l.stats.first.Load(), LastIndex: l.stats.last.Load(),
+		SnapshotIndex: l.stats.snapIndex.Load(), SnapshotTerm: l.stats.snapTerm.Load(),
+		Segments: int(l.stats.segments.Load()), Bytes: l.stats.bytes.Load(),
 	}
-	return Stats{}
 }
 
 // publishStats records the current figures for Stats (with mu held).
 func (l *Log) publishStats() {
-	s := &Stats{
-		FirstIndex:    l.st.offset() + 1,
-		LastIndex:     l.st.lastIndex(),
-		SnapshotIndex: l.st.snap.index,
-		SnapshotTerm:  l.st.snap.term,
-		Segments:      len(l.segs),
-	}
+	var size int64
 	for _, seg := range l.segs {
-		s.Bytes += seg.size
+		size += seg.size
 	}
-	l.stats.Store(s)
+	l.stats.first.Store(l.st.offset() + 1)
+	l.stats.last.Store(l.st.lastIndex())
+	l.stats.snapIndex.Store(l.st.snap.index)
+	l.stats.snapTerm.Store(l.st.snap.term)
+	l.stats.segments.Store(int64(len(l.segs)))
+	l.stats.bytes.Store(size)
 }
 
 // Close fsyncs anything written with sync=false and releases the directory. Storage reads keep working
