@@ -12,8 +12,8 @@ import (
 )
 
 // handleRequest serves /db/request (reference §1.4): reads and writes in one JSON body. A request that
-// only reads (as SQLite judges each statement), below level strong, is served like /db/query; anything
-// else goes through the log, each statement run as a query or a write as SQLite judges it.
+// only reads (as SQLite judges each statement) is served like /db/query, at any level; anything else goes
+// through the log, each statement run as a query or a write as SQLite judges it.
 func (s *Service) handleRequest(w http.ResponseWriter, r *http.Request, p *params) {
 	if !allow(w, r, http.MethodPost) {
 		return
@@ -39,12 +39,10 @@ func (s *Service) handleRequest(w http.ResponseWriter, r *http.Request, p *param
 	prepare(stmts, p, env, true)
 	ctx, cancel := s.requestContext(r, p)
 	defer cancel()
-	readOnly := false
-	if level != store.LevelStrong {
-		if readOnly, err = s.store.DB().ReadOnly(ctx, req); err != nil {
-			s.requestFailed(w, p, start, err)
-			return
-		}
+	readOnly, err := s.store.DB().ReadOnly(ctx, req)
+	if err != nil {
+		s.requestFailed(w, p, start, err)
+		return
 	}
 	if readOnly {
 		s.read(w, r, p, req, level, env, start)

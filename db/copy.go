@@ -147,7 +147,7 @@ func inspect(path string) (State, error) {
 // deleting its WAL loses nothing: whichever file is in place after a crash is whole. If the swap fails
 // midway, the writer is reopened on whichever file is in place.
 func (d *DB) replace(src string) (err error) {
-	d.swap.Lock()
+	d.lockForSwap()
 	defer d.swap.Unlock()
 	d.wmu.Lock()
 	defer d.wmu.Unlock()

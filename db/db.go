@@ -42,6 +42,10 @@ type DB struct {
 	// swap is held shared by every reader and by copies, and exclusively while the file is replaced.
 	swap    sync.RWMutex
 	readers *pool
+	// abortReads ends when the file is about to be replaced; reads started before then stop (startRead).
+	abortMu     sync.Mutex
+	abortReads  context.Context
+	cancelReads context.CancelFunc
 
 	wmu    sync.Mutex // serialises use of the writer
 	w      *writer
@@ -66,6 +70,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	d := &DB{path: abs, opts: opts, log: opts.Logger}
+	d.abortReads, d.cancelReads = context.WithCancel(context.Background())
 	if err := d.openWriter(); err != nil {
 		return nil, err
 	}
@@ -113,7 +118,7 @@ func (d *DB) State() State { return *d.state.Load() }
 
 // Close closes every connection. The database stays on disk.
 func (d *DB) Close() error {
-	d.swap.Lock()
+	d.lockForSwap()
 	defer d.swap.Unlock()
 	d.wmu.Lock()
 	defer d.wmu.Unlock()

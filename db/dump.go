@@ -19,8 +19,8 @@ import (
 // sqlite3 shell's .dump): schema and rows of every table (or only those named), then indexes, triggers and
 // views. The node's own state table is left out. It reads one consistent snapshot.
 func (d *DB) Dump(ctx context.Context, w io.Writer, tables []string) error {
-	d.swap.RLock()
-	defer d.swap.RUnlock()
+	ctx, done := d.startRead(ctx)
+	defer done()
 	r, err := d.readers.get(ctx)
 	if err != nil {
 		return err

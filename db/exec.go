@@ -215,6 +215,8 @@ func (s *session) statementError(err error, mode command.Mode) (Result, error) {
 			msg = errWriteInQuery
 		case errors.Is(s.ctx.Err(), context.DeadlineExceeded):
 			msg = "query timeout"
+		case errors.Is(context.Cause(s.ctx), ErrReplaced):
+			msg = ErrReplaced.Error()
 		}
 	}
 	if mode == command.Mode_MODE_EXECUTE {

@@ -15,8 +15,8 @@ import (
 func (d *DB) ReadsInProgress() int { return d.readers.inUse() }
 
 func (d *DB) Query(ctx context.Context, req *command.Request) (OpResult, error) {
-	d.swap.RLock()
-	defer d.swap.RUnlock()
+	ctx, done := d.startRead(ctx)
+	defer done()
 	r, err := d.readers.get(ctx)
 	if err != nil {
 		return OpResult{}, err

@@ -194,8 +194,10 @@ func (s *Store) flush(b *batch) bool {
 			}
 			break
 		}
-		if db.IsNoSpace(err) && !s.dbFull.Swap(true) {
-			// The entries are committed, but their callers would wait out their timeouts for them.
+		if db.IsNoSpace(err) {
+			s.dbFull.Store(true)
+			// The entries are committed, but their callers would wait out their timeouts for them (those of
+			// proposals made since the last attempt included).
 			s.waiters.failAll(errDiskFullInFlight)
 		}
 		s.log.Error("cannot apply committed entries; retrying", "first", ops[0].Index, "err", err, "attempt", attempt+1)

@@ -148,13 +148,11 @@ func (s *Store) Query(ctx context.Context, req *command.Request, opts ReadOption
 		}
 	case LevelStrong:
 		// The read takes its place in the log like a write, and runs here, on a read connection and under
-		// the caller's context, once its entry is applied: it sees every write committed before it.
+		// the caller's context, once its entry is applied: it sees every write committed before it. (Execute
+		// returns once the database has committed the batch holding the entry.)
 		mark, err := s.Execute(ctx, &command.Request{Mode: command.Mode_MODE_QUERY}, env)
 		if err != nil {
 			return Response{}, err
-		}
-		if err := s.applied.wait(ctx, mark.RaftIndex); err != nil {
-			return Response{}, fmt.Errorf("index %d: timeout waiting to apply: %w", mark.RaftIndex, err)
 		}
 		raftIndex = mark.RaftIndex
 	}

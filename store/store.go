@@ -35,7 +35,8 @@ var (
 	ErrDiskFull       = errors.New("disk full: this node cannot write; writes are refused until space is freed")
 	// errDiskFullInFlight answers the requests under way when the disk filled: they were proposed (and
 	// perhaps sent to the others) but may never be applied here, so a retry could apply one twice.
-	errDiskFullInFlight = fmt.Errorf("%w; a request under way when it filled may or may not be applied", ErrDiskFull)
+	// It is not ErrDiskFull: that one means "refused".
+	errDiskFullInFlight = errors.New("disk full: this node could not finish the request; it may or may not be applied")
 	errUnknownNode      = errors.New("node is not a member of the cluster")
 )
 
