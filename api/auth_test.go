@@ -71,6 +71,38 @@ func (s *testServer) doAs(user, pass, method, path, body string) (int, http.Head
 	return resp.StatusCode, resp.Header
 }
 
+// With auth on, every response says so to browsers and clients (reference §1.1): the preflight allows the
+// Authorization header with credentials, and WWW-Authenticate is on every response, not only on 401s.
+// -http-allow-origin sets Access-Control-Allow-Origin.
+func TestAuthAndCORSHeaders(t *testing.T) {
+	creds, err := auth.Parse([]byte(credentialsFile()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServerWith(t, func(c *Config) {
+		c.Auth = creds
+		c.AllowOrigin = "https://app.example"
+	})
+	for _, method := range []string{"OPTIONS", "GET"} {
+		_, hdr := s.doAs("admin", "secret", method, "/status", "")
+		for k, want := range map[string]string{
+			"Access-Control-Allow-Headers":     "Content-Type, Authorization",
+			"Access-Control-Allow-Credentials": "true",
+			"Access-Control-Allow-Origin":      "https://app.example",
+			"WWW-Authenticate":                 `Basic realm="rqlite"`,
+		} {
+			if got := hdr.Get(k); got != want {
+				t.Errorf("%s /status: %s = %q, want %q", method, k, got, want)
+			}
+		}
+	}
+	plain := newTestServer(t)
+	_, hdr := plain.doAs("", "", "GET", "/status", "")
+	if hdr.Get("Access-Control-Allow-Origin") != "" || hdr.Get("WWW-Authenticate") != "" || hdr.Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("without auth or -http-allow-origin: %v", hdr)
+	}
+}
+
 // TestPermissionMatrix: every endpoint, asked by a user holding exactly what it needs, by users holding
 // something else, anonymously, and with a wrong password.
 func TestPermissionMatrix(t *testing.T) {

@@ -34,22 +34,26 @@ type Config struct {
 	Metrics Metrics
 	// Console, if set, serves the web console under /console/ (and / redirects there).
 	Console http.Handler
+	// AllowOrigin, if set, is sent as Access-Control-Allow-Origin (-http-allow-origin).
+	AllowOrigin string
 }
 
 // Service is the HTTP API of one node.
 type Service struct {
-	store    *store.Store
-	auth     *auth.Store
-	metrics  Metrics
-	console  http.Handler
-	version  string
-	maxBody  int64
-	maxLoad  int64
-	bodyIdle time.Duration
-	queue    *queue
-	queueMu  sync.Mutex
-	log      *slog.Logger
-	start    time.Time
+	store *store.Store
+	auth  *auth.Store
+	// allowOrigin is -http-allow-origin ("" sends no Access-Control-Allow-Origin).
+	allowOrigin string
+	metrics     Metrics
+	console     http.Handler
+	version     string
+	maxBody     int64
+	maxLoad     int64
+	bodyIdle    time.Duration
+	queue       *queue
+	queueMu     sync.Mutex
+	log         *slog.Logger
+	start       time.Time
 }
 
 // New returns the service.
@@ -69,7 +73,7 @@ func New(cfg Config) *Service {
 	if cfg.Version == "" {
 		cfg.Version = "unknown"
 	}
-	s := &Service{store: cfg.Store, auth: cfg.Auth, metrics: cfg.Metrics, console: cfg.Console, version: cfg.Version, maxBody: cfg.MaxBodyBytes, maxLoad: cfg.MaxLoadBytes,
+	s := &Service{store: cfg.Store, auth: cfg.Auth, allowOrigin: cfg.AllowOrigin, metrics: cfg.Metrics, console: cfg.Console, version: cfg.Version, maxBody: cfg.MaxBodyBytes, maxLoad: cfg.MaxLoadBytes,
 		bodyIdle: cfg.BodyIdleTimeout, log: cfg.Logger, start: time.Now()}
 	s.queue = newQueue(s, cfg.Queue)
 	return s
@@ -97,7 +101,16 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) *params {
 	h := w.Header()
 	h.Set("X-Rqlite-Version", s.version)
 	h.Set("Access-Control-Allow-Methods", "OPTIONS, GET, POST")
-	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	if s.auth != nil {
+		h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+		h.Set("Access-Control-Allow-Credentials", "true")
+		h.Set("WWW-Authenticate", `Basic realm="rqlite"`)
+	} else {
+		h.Set("Access-Control-Allow-Headers", "Content-Type")
+	}
+	if s.allowOrigin != "" {
+		h.Set("Access-Control-Allow-Origin", s.allowOrigin)
+	}
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusOK)
 		return nil

@@ -37,8 +37,9 @@ type config struct {
 	clusterRemoveShutdown bool
 	fk                    bool
 
-	maxBody int64
-	maxLoad int64
+	allowOrigin string
+	maxBody     int64
+	maxLoad     int64
 	// maxResult bounds a read's result rows in memory (-query-max-result; 0: no limit).
 	maxResult int64
 
@@ -78,8 +79,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.raftElectionTimeout, "raft-election-timeout", time.Second, "Raft election timeout")
 	fs.DurationVar(&c.raftHeartbeatTimeout, "raft-heartbeat-timeout", time.Second, "Raft heartbeat timeout: followers hear from the leader ten times per period")
 	fs.StringVar(&c.raftLogLevel, "raft-log-level", "WARN", "Minimum log level for Raft module (ERROR, WARN, INFO, DEBUG)")
-	fs.BoolVar(&c.clusterRemoveShutdown, "raft-cluster-remove-shutdown", false, "Shutdown Raft if node removed from cluster")
+	fs.BoolVar(&c.clusterRemoveShutdown, "raft-cluster-remove-shutdown", false, "Remove this node from the cluster when it shuts down gracefully")
 	fs.BoolVar(&c.fk, "fk", false, "Enable SQLite foreign key constraints")
+	fs.StringVar(&c.allowOrigin, "http-allow-origin", "", "Value of the Access-Control-Allow-Origin header (CORS); none if empty")
 	fs.Int64Var(&c.maxBody, "http-max-body", 64<<20, "Largest request body accepted, in bytes (larger ones get 413)")
 	fs.Int64Var(&c.maxLoad, "http-max-load", 1<<30, "Largest /db/load body accepted, in bytes")
 	fs.Int64Var(&c.maxResult, "query-max-result", 256<<20, "Largest result a read request may build in memory, in bytes (about); larger ones fail with an error. 0: no limit")

@@ -124,7 +124,7 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 	}
 	m.Watch(st)
 	svc := api.New(api.Config{Store: st, Version: version, MaxBodyBytes: cfg.maxBody, MaxLoadBytes: cfg.maxLoad, Logger: log, Auth: sec.auth,
-		Metrics: m, Console: console.Handler(),
+		Metrics: m, Console: console.Handler(), AllowOrigin: cfg.allowOrigin,
 		Queue: api.QueueConfig{Capacity: cfg.writeQueueCapacity, BatchSize: cfg.writeQueueBatchSize,
 			Timeout: cfg.writeQueueTimeout, Tx: cfg.writeQueueTx}})
 	// Every request's context descends from requestsCtx: cancelling it stops what still runs at shutdown.
