@@ -191,11 +191,14 @@ func sortedColumns(cols []string) (order []int, last map[int]int) {
 	return order, last
 }
 
+// errorAndTime ends a statement's result: its error, or else its time (rqlite gives a failed statement no
+// time, reference §3.4).
 func (e *encoder) errorAndTime(n int, msg string, t float64) {
 	if msg != "" {
 		e.sep(n)
 		e.buf = append(e.buf, `"error":`...)
 		e.str(msg)
+		return
 	}
 	if e.timings && t != 0 {
 		e.sep(n)
