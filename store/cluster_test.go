@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -98,6 +99,29 @@ func TestThreeNodeClusterReplicates(t *testing.T) {
 	if _, err := follower.s.Query(context.Background(), &command.Request{Mode: command.Mode_MODE_QUERY,
 		Statements: []*command.Statement{{Sql: "SELECT 1"}}}, ReadOptions{Level: LevelWeak}, db.Env{}); err != ErrNotLeader {
 		t.Errorf("weak read on follower: %v, want ErrNotLeader", err)
+	}
+}
+
+// A linearizable read on a node left without a leader ends, at its deadline, with ErrNoLeader (which the
+// API answers 503 "leader not found", as rqlite does), not with a bare timeout.
+func TestLinearizableReadWithoutLeader(t *testing.T) {
+	nodes := threeNodes(t, nil)
+	leader := leaderOf(t, nodes...)
+	var alone *testNode
+	for _, n := range nodes {
+		if n != leader && alone == nil {
+			alone = n
+		} else {
+			n.stop()
+		}
+	}
+	waitFor(t, "the last node to know no leader", 20*time.Second, func() bool { _, ok := alone.s.Leader(); return !ok })
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := alone.s.Query(ctx, &command.Request{Mode: command.Mode_MODE_QUERY,
+		Statements: []*command.Statement{{Sql: "SELECT 1"}}}, ReadOptions{Level: LevelLinearizable}, db.Env{})
+	if !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("linearizable read without a leader: %v, want ErrNoLeader", err)
 	}
 }
 

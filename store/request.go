@@ -224,6 +224,9 @@ func (s *Store) readIndex(ctx context.Context) (uint64, error) {
 		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(res.err, ErrNoLeader) {
+				return 0, ErrNoLeader // as rqlite says when it has no leader to ask (503)
+			}
 			return 0, fmt.Errorf("linearizable read: %w (%v)", ctx.Err(), res.err)
 		case <-time.After(20 * time.Millisecond):
 		}
