@@ -171,3 +171,19 @@ func TestPermissionMatrix(t *testing.T) {
 		t.Errorf("preflight: %d", code)
 	}
 }
+
+// /console redirects permanently to /console/, and / temporarily (reference §1.1).
+func TestConsoleRedirects(t *testing.T) {
+	s := newTestServerWith(t, func(c *Config) { c.Console = console.Handler() })
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]int{"/console": http.StatusMovedPermanently, "/": http.StatusFound} {
+		resp, err := noFollow.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want || resp.Header.Get("Location") != "/console/" {
+			t.Errorf("GET %s: %d to %q, want %d to /console/", path, resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	}
+}

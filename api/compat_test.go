@@ -201,7 +201,7 @@ func TestCompatLeaderAndVars(t *testing.T) {
 	s.check([]exchange{
 		{"§1.12 GET leader", "GET", "/leader", "", "", 200, `~{"id":"n1","api_addr":"http://`},
 		{"§1.12 step down with nobody to hand to", "POST", "/leader?wait", "", "", 500, "~stepdown: "},
-		{"§1.12 step down to itself", "POST", "/leader", jsonType, `{"id":"n1"}`, 500, "stepdown: cannot step down to the current leader\n"},
+		{"§1.12 step down to itself", "POST", "/leader", jsonType, `{"id":"n1"}`, 500, "stepdown: cannot step down to the current Leader\n"},
 		{"§1.12 unknown target", "POST", "/leader", jsonType, `{"id":"nosuch"}`, 500, "~nosuch"},
 		{"§1.15 vars", "GET", "/debug/vars", "", "", 200, `~"memstats":`},
 		{"§1.15 vars key", "GET", "/debug/vars?key=cmdline", "", "", 200, "~\"cmdline\": ["},

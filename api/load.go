@@ -111,6 +111,10 @@ func (s *Service) handleBoot(w http.ResponseWriter, r *http.Request, p *params) 
 		err = s.store.Boot(ctx, path)
 		cancel()
 	}
+	if errors.Is(err, store.ErrNotSingleNode) {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable) // rqlite's words, bare
+		return
+	}
 	if err != nil {
 		http.Error(w, fmt.Sprintf("boot: %v", err), http.StatusServiceUnavailable)
 		return

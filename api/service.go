@@ -170,6 +170,8 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) *params {
 		}
 	case path == "/" && s.console != nil:
 		http.Redirect(w, r, "/console/", http.StatusFound)
+	case path == "/console" && s.console != nil:
+		http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
 	case strings.HasPrefix(path, "/console") && s.console != nil:
 		s.console.ServeHTTP(w, r)
 	default:

@@ -255,7 +255,7 @@ func (s *Store) stepdownLocal(ctx context.Context, nodeID string, wait bool) err
 			return fmt.Errorf("%w: %s", errUnknownNode, nodeID)
 		}
 		if m.GetRaftId() == s.raftID {
-			return errors.New("cannot step down to the current leader")
+			return errors.New("cannot step down to the current Leader") // rqlite's words
 		}
 		to = m.GetRaftId()
 	}
