@@ -235,9 +235,14 @@ func TestCompatQueuedWrites(t *testing.T) {
 		}
 	}
 	// An empty list with wait is a barrier: it returns once everything queued before it is written.
-	code, _, body := s.do("POST", "/db/execute?queue&wait", jsonType, `[]`)
-	if code != 200 || !strings.Contains(body, `"sequence_number":`) {
-		t.Fatalf("barrier: %d %s", code, body)
+	for _, barrier := range []string{`[]`, ``} {
+		code, _, body := s.do("POST", "/db/execute?queue&wait", jsonType, barrier)
+		if code != 200 || !strings.Contains(body, `"sequence_number":`) {
+			t.Fatalf("barrier %q: %d %s", barrier, code, body)
+		}
+	}
+	if code, _, body := s.do("POST", "/db/execute?queue", jsonType, ``); code != 400 {
+		t.Fatalf("an empty queued write without wait: %d %s", code, body)
 	}
 	s.check([]exchange{
 		{"§6.1 all written", "GET", "/db/query?q=" + urlQuery("SELECT count(*) FROM q"), "", "", 200, `{"results":[{"columns":["count(*)"],"types":["integer"],"values":[[5]]}]}`},

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -197,7 +198,15 @@ func (s *Service) handleQueued(w http.ResponseWriter, r *http.Request, p *params
 			return
 		}
 	}
-	stmts, err := parseStatements(body, false)
+	// With wait, no statements (an empty body, or []) is a barrier: it returns once everything queued
+	// before it is committed (reference §6.1).
+	var stmts []*command.Statement
+	var err error
+	if len(bytes.TrimSpace(body)) == 0 {
+		err = errNoStatements
+	} else {
+		stmts, err = parseStatements(body, false)
+	}
 	if err != nil && !(errors.Is(err, errNoStatements) && p.wait) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
