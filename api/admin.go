@@ -96,6 +96,10 @@ func (s *Service) handleLeader(w http.ResponseWriter, r *http.Request, p *params
 	}
 	ctx, cancel := s.requestContext(r, p)
 	defer cancel()
+	servedBy := s.servedByLocal()
+	if !s.store.IsLeader() {
+		servedBy = s.servedByLeader() // the store passes the step-down on to the leader
+	}
 	if err := s.store.Stepdown(ctx, target.ID, p.wait); err != nil {
 		if deniedByLeader(w, err) {
 			return
@@ -107,7 +111,7 @@ func (s *Service) handleLeader(w http.ResponseWriter, r *http.Request, p *params
 		http.Error(w, "stepdown: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("X-Rqlite-Served-By", s.servedByLocal())
+	w.Header().Set("X-Rqlite-Served-By", servedBy)
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -78,6 +78,8 @@ func (s *Service) status() map[string]any {
 		"build": map[string]any{"version": s.version, "compiler_toolchain": runtime.Version()},
 		"node": map[string]any{"start_time": s.start.UTC().Format(time.RFC3339Nano), "current_time": now.UTC().Format(time.RFC3339Nano),
 			"uptime": now.Sub(s.start).String()},
+		"cluster":    map[string]any{"addr": st.RaftAddr, "api_addr": st.HTTPURL, "https": strings.HasPrefix(st.HTTPURL, "https://")},
+		"extensions": map[string]any{"dir": "", "names": []string{}}, // raftlite loads no SQLite extensions
 		"http": map[string]any{"bind_addr": s.store.HTTPAddr(), "auth": authState(s.auth),
 			"queue": map[string]any{"_default": map[string]any{"max_size": s.queue.cfg.Capacity, "batch_size": s.queue.cfg.BatchSize,
 				"timeout": s.queue.cfg.Timeout.String(), "sequence_number": s.queue.done.Load()}}},
@@ -306,6 +308,10 @@ func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request, p *params
 	}
 	ctx, cancel := s.requestContext(r, p)
 	defer cancel()
+	servedBy := s.servedByLocal()
+	if !s.store.IsLeader() {
+		servedBy = s.servedByLeader() // the store passes the removal on to the leader
+	}
 	if err := s.store.Remove(ctx, id); err != nil {
 		if deniedByLeader(w, err) {
 			return
@@ -317,7 +323,7 @@ func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request, p *params
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("X-Rqlite-Served-By", s.servedByLocal())
+	w.Header().Set("X-Rqlite-Served-By", servedBy)
 	w.WriteHeader(http.StatusOK)
 }
 

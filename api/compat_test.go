@@ -28,6 +28,8 @@ func TestCompatDispatch(t *testing.T) {
 		{"§1.16 /db/backup by POST", "POST", "/db/backup", "", "", 405, ""},
 		{"§1.16 /db/load by GET", "GET", "/db/load", "", "", 405, ""},
 		{"§1.16 /db/request by GET", "GET", "/db/request", "", "", 405, ""},
+		{"§1.10 extensions reporter (the shell's .extensions)", "GET", "/status?key=extensions", "", "", 200, `{"dir":"","names":[]}`},
+		{"§1.10 cluster reporter", "GET", "/status?key=cluster.https", "", "", 200, `false`},
 	})
 	resp, err := http.Get(s.url + "/status")
 	if err != nil {

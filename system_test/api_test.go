@@ -88,10 +88,23 @@ func TestFollowerForwardsAndRedirects(t *testing.T) {
 	// Step down through a follower, naming the new leader.
 	target := followers(leader, nodes)[1]
 	resp, body = do(t, client, "POST", f.url("/leader?wait"), js, `{"id":"`+target.id+`"}`)
-	if resp.StatusCode != 200 {
-		t.Fatalf("stepdown via follower: %d %s", resp.StatusCode, body)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Rqlite-Served-By") != leader.httpAddr {
+		t.Fatalf("stepdown via follower: %d %s served by %q", resp.StatusCode, body, resp.Header.Get("X-Rqlite-Served-By"))
 	}
 	waitFor(t, target.id+" leading", 10*time.Second, target.isLeader)
+	// /boot is for a single node only, in rqlite's words.
+	_, file := do(t, client, "GET", target.url("/db/backup"), "", "")
+	resp, body = do(t, client, "POST", target.url("/boot"), "application/octet-stream", file)
+	if resp.StatusCode != 503 || body != "not single-node\n" {
+		t.Errorf("boot on a cluster: %d %q", resp.StatusCode, body)
+	}
+	// A removal through a follower is the leader's work.
+	removed := followers(target, nodes)[0]
+	via := followers(target, nodes)[1]
+	resp, body = do(t, client, "DELETE", via.url("/remove"), js, `{"id":"`+removed.id+`"}`)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Rqlite-Served-By") != target.httpAddr {
+		t.Errorf("remove via follower: %d %s served by %q", resp.StatusCode, body, resp.Header.Get("X-Rqlite-Served-By"))
+	}
 }
 
 // A binary backup is a SQLite file the sqlite3 shell opens, and a SQL dump restores into a fresh cluster
