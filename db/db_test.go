@@ -219,7 +219,7 @@ func TestQueryIsReadOnly(t *testing.T) {
 	if e := res.Results[0].Rows.Error; e != errWriteInQuery {
 		t.Errorf("error = %q", e)
 	}
-	// A strong read goes through the writer and must not write either.
+	// A query-mode request applied on the writer must not write either.
 	ops := []Op{{Index: 2, Term: 1, Request: &command.Request{Mode: command.Mode_MODE_QUERY, Statements: stmts("INSERT INTO foo VALUES(1)")}}}
 	out, err := d.Apply(ops)
 	if err != nil {

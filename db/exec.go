@@ -112,7 +112,8 @@ func (s *session) runPiece(sql string, args []driver.NamedValue, used int, mode 
 	case command.Mode_MODE_QUERY:
 		asQuery = true
 		if s.writer != nil && !stmt.Readonly() {
-			// A strong read runs on the writer; it must not write.
+			// Query mode never writes, on the writer either (the store applies no query-mode request now:
+			// strong reads run on the read pool).
 			return Result{Rows: &Rows{Error: errWriteInQuery}}, n, nil
 		}
 	case command.Mode_MODE_REQUEST:

@@ -8,12 +8,13 @@ import (
 	"github.com/raftlite/raftlite/command"
 )
 
+// ReadsInProgress is the number of read-only connections in use now: queries, and also dumps, copies
+// (snapshots, backups) and the read-only checks of /db/request.
+func (d *DB) ReadsInProgress() int { return d.readers.inUse() }
+
 // Query runs a request on a read-only connection: nothing it does can change the database, and a statement
 // that tries fails with rqlite's "attempt to change database via query operation". Only ctx cancellation
 // or a pool failure returns an error; SQL errors are per-statement results.
-// ReadsInProgress is the number of reads running on the read-only connections now.
-func (d *DB) ReadsInProgress() int { return d.readers.inUse() }
-
 func (d *DB) Query(ctx context.Context, req *command.Request) (OpResult, error) {
 	ctx, done := d.startRead(ctx)
 	defer done()

@@ -35,7 +35,7 @@ func newStoreCollector(st *store.Store) *storeCollector {
 	add("raftlite_raft_members", "Members of the cluster, voters and learners.", gauge, func(s store.Status) float64 { return float64(len(s.Members)) })
 	add("raftlite_sqlite_db_bytes", "Size of the SQLite database file.", gauge, func(s store.Status) float64 { return float64(s.DBSize) })
 	add("raftlite_sqlite_wal_bytes", "Size of the SQLite write-ahead log.", gauge, func(s store.Status) float64 { return float64(s.WALSize) })
-	add("raftlite_sqlite_reads_in_progress", "Queries running on the read-only connections now.", gauge, func(s store.Status) float64 { return float64(s.ReadsInProgress) })
+	add("raftlite_sqlite_reads_in_progress", "Read-only connections in use now (queries, dumps, snapshot copies).", gauge, func(s store.Status) float64 { return float64(s.ReadsInProgress) })
 	add("raftlite_raft_leader_changes_total", "Times this node saw the leader change.", counter, func(s store.Status) float64 { return float64(s.LeaderChanges) })
 	add("raftlite_raft_proposals_total", "Entries this node proposed as leader.", counter, func(s store.Status) float64 { return float64(s.Proposals) })
 	add("raftlite_raft_read_index_rounds_total", "ReadIndex rounds started for linearizable reads.", counter, func(s store.Status) float64 { return float64(s.ReadIndexRounds) })

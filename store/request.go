@@ -151,6 +151,9 @@ func (s *Store) Query(ctx context.Context, req *command.Request, opts ReadOption
 		// the caller's context, once its entry is applied: it sees every write committed before it. (Execute
 		// returns once the database has committed the batch holding the entry.)
 		mark, err := s.Execute(ctx, &command.Request{Mode: command.Mode_MODE_QUERY}, env)
+		if errors.Is(err, ErrOutcomeUnknown) {
+			err = ErrLeaderLost // a read changes nothing: unlike a write, it is safe to retry
+		}
 		if err != nil {
 			return Response{}, err
 		}

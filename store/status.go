@@ -44,7 +44,7 @@ type Status struct {
 	ElectionTimeout       time.Duration
 	ReadIndexRounds       uint64 // ReadIndex rounds this node started
 	ReadIndexReads        uint64 // linearizable reads they served (many reads share a round)
-	ReadsInProgress       int    // queries running on the database's read connections now
+	ReadsInProgress       int    // the database's read-only connections in use now (queries, dumps, copies)
 	LeaderChanges         uint64 // times this node saw the leader change
 	Proposals             uint64 // entries this node proposed as leader
 	SnapshotsSent         uint64 // database snapshots streamed to followers

@@ -409,6 +409,8 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"-join-as", "bob", "d"}, "-auth is needed too"},
 		{[]string{"-auth", "/nonexistent/auth.json", "d"}, "read credentials file"},
 		{[]string{"-log-format", "xml", "d"}, "-log-format"},
+		{[]string{"-raft-log-level", "ERROR+4", "d"}, "unknown level"},
+		{[]string{"-query-max-result", "-1", "d"}, "-query-max-result not negative"},
 	} {
 		out, err := exec.Command(raftlitedBin, tc.args...).CombinedOutput()
 		if err == nil {

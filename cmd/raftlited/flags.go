@@ -185,12 +185,20 @@ func unroutable(addr string) bool {
 	return ip != nil && ip.IsUnspecified()
 }
 
+// parseLevel accepts the four level names only (slog would also take "ERROR+4", which would silence
+// even the errors a node reports before it exits).
 func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
-		return 0, fmt.Errorf("unknown level %q (use ERROR, WARN, INFO or DEBUG)", s)
+	switch strings.ToUpper(s) {
+	case "ERROR":
+		return slog.LevelError, nil
+	case "WARN", "WARNING":
+		return slog.LevelWarn, nil
+	case "INFO":
+		return slog.LevelInfo, nil
+	case "DEBUG":
+		return slog.LevelDebug, nil
 	}
-	return l, nil
+	return 0, fmt.Errorf("unknown level %q (use ERROR, WARN, INFO or DEBUG)", s)
 }
 
 // joinAddrs splits -join into addresses.
