@@ -96,6 +96,11 @@ func (s *session) runPiece(sql string, args []driver.NamedValue, used int, mode 
 		r, err := s.statementError(err, mode)
 		return r, 0, err
 	}
+	if s.writer != nil {
+		// Only the user's statement counts against the request's steps (see stepBudget.count).
+		s.writer.steps.count(true)
+		defer s.writer.steps.count(false)
+	}
 	if stmtHandle(stmt) == nil {
 		// Nothing to run (SQLite found only whitespace or comments); the driver would crash on it.
 		return Result{Exec: &ExecResult{}}, 0, nil

@@ -10,10 +10,11 @@ extern void sqlite3_progress_handler(sqlite3*, int, int(*)(void*), void*);
 // A step budget counts down once per STEP_GRAIN virtual machine instructions of the connection; SQLite
 // interrupts the running statement when the handler returns non-zero.
 #define STEP_GRAIN 1000
-typedef struct { int64_t left; } step_budget;
+typedef struct { int64_t left; int paused; } step_budget;
 
 static int step_budget_tick(void *p) {
 	step_budget *b = (step_budget*)p;
+	if (b->paused) return 0;
 	b->left--;
 	return b->left < 0;
 }
@@ -22,6 +23,7 @@ static step_budget *step_budget_install(void *db) {
 	step_budget *b = calloc(1, sizeof(step_budget));
 	if (b == 0) return 0;
 	b->left = INT64_MAX;
+	b->paused = 1;
 	sqlite3_progress_handler((sqlite3*)db, STEP_GRAIN, step_budget_tick, b);
 	return b;
 }
@@ -85,11 +87,28 @@ func installStepBudget(db unsafe.Pointer) (*stepBudget, error) {
 	return &stepBudget{db: db, b: b}, nil
 }
 
-// limit allows the next statements n instructions in all (rounded to the handler's grain).
-func (s *stepBudget) limit(n int64) { s.b.left = C.int64_t(n / C.STEP_GRAIN) }
+// limit allows the user statements that follow n instructions in all (rounded to the handler's grain).
+func (s *stepBudget) limit(n int64) {
+	s.b.left = C.int64_t(n / C.STEP_GRAIN)
+	s.b.paused = 1
+}
 
 // lift removes the limit (for the writer's own statements).
-func (s *stepBudget) lift() { s.b.left = math.MaxInt64 }
+func (s *stepBudget) lift() {
+	s.b.left = math.MaxInt64
+	s.b.paused = 1
+}
+
+// count turns counting on while a user's statement runs, and off again. Only those steps count: preparing
+// a statement may first load the schema by running SQL of SQLite's own (a connection opened since the
+// last schema change does, one with the schema cached does not), so other steps differ between replicas.
+func (s *stepBudget) count(on bool) {
+	if on {
+		s.b.paused = 0
+	} else {
+		s.b.paused = 1
+	}
+}
 
 // stopped reports whether err is SQLite's interruption by the budget running out.
 func (s *stepBudget) stopped(err error) bool {
