@@ -168,7 +168,8 @@ func readCallerHello(br *bufio.Reader) (Hello, error) {
 // watchHangUp cancels a handler's context if its caller hangs up (a forwarded query whose client went
 // away must not run on). A caller sends nothing while it waits for its answer, so a read that returns
 // means it is gone. stop ends the watch, before the answer is written, and reports whether the caller
-// hung up; the connection's read deadline is then unset. ok is false if the transport is closing.
+// hung up; it leaves the read deadline in the past, for the caller to set before its next read. ok is
+// false if the transport is closing.
 func (t *Transport) watchHangUp(conn net.Conn, cancel context.CancelFunc) (stop func() (hungUp bool), ok bool) {
 	_ = conn.SetReadDeadline(time.Time{})
 	done := make(chan error, 1)
