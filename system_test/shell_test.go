@@ -256,6 +256,10 @@ linearizable
 		io.WriteString(stdin, "SELECT count(*) AS before FROM t;\n")
 		waitFor(t, "the first answer", 10*time.Second, func() bool { return strings.Contains(out.String(), "before") })
 		victim.kill()
+		// As a user would, type the next statement a moment later. Sent at the very instant the node died,
+		// a write could still go out on the shell's kept-alive connection to it, and a write whose
+		// connection broke after it was sent is reported, not sent again (it may have been applied).
+		time.Sleep(500 * time.Millisecond)
 		io.WriteString(stdin, "INSERT INTO t(name) VALUES ('after failover');\nSELECT name FROM t WHERE name = 'after failover';\n")
 		stdin.Close()
 		done := make(chan error, 1)
