@@ -99,9 +99,9 @@ func (s *stepBudget) lift() {
 	s.b.paused = 1
 }
 
-// count turns counting on while a user's statement runs, and off again. Only those steps count: preparing
-// a statement may first load the schema by running SQL of SQLite's own (a connection opened since the
-// last schema change does, one with the schema cached does not), so other steps differ between replicas.
+// count turns counting on while a user's statement runs, and off again. Only those steps count, so that
+// nothing that depends on the connection's history can: SQL SQLite runs for itself while preparing a
+// statement (loading the schema, which the writer does when it opens), or the writer's own statements.
 func (s *stepBudget) count(on bool) {
 	if on {
 		s.b.paused = 0
