@@ -33,12 +33,7 @@ func TestEndlessQueryStopsWithItsClient(t *testing.T) {
 		}
 		leader.mustExecute("INSERT INTO t VALUES (1)")
 		waitFor(t, "the endless query at "+tc.level+" through "+tc.via.id+" to stop", 10*time.Second, func() bool {
-			for _, n := range nodes {
-				if r, ok := n.storeField("sqlite3", "reads_in_progress").(float64); !ok || r != 0 {
-					return false
-				}
-			}
-			return true
+			return noReadsInProgress(nodes...)
 		})
 	}
 	if n, err := leader.count("t"); err != nil || n != 5 {
@@ -59,10 +54,7 @@ func TestShutdownCancelsEndlessQuery(t *testing.T) {
 		}
 		answered <- err
 	}()
-	waitFor(t, "the query to run", 10*time.Second, func() bool {
-		r, _ := n.storeField("sqlite3", "reads_in_progress").(float64)
-		return r == 1
-	})
+	waitFor(t, "the query to run", 10*time.Second, func() bool { return readsInProgress(n) == 1 })
 	n.mu.Lock()
 	cmd := n.cmd
 	n.mu.Unlock()
@@ -73,4 +65,22 @@ func TestShutdownCancelsEndlessQuery(t *testing.T) {
 	if err := <-answered; err != nil {
 		t.Errorf("the query's client got no answer: %v", err)
 	}
+}
+
+// readsInProgress is what n's /status says of its read connections in use (-1 if it does not answer).
+func readsInProgress(n *node) int {
+	r, ok := n.storeField("sqlite3", "reads_in_progress").(float64)
+	if !ok {
+		return -1
+	}
+	return int(r)
+}
+
+func noReadsInProgress(nodes ...*node) bool {
+	for _, n := range nodes {
+		if readsInProgress(n) != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -243,14 +243,7 @@ linearizable
 
 	t.Run("terminal", func(t *testing.T) { shellTerminal(t, nodes[1], dir) })
 	// The endless query cancelled with Ctrl-C in the terminal stopped on the node that ran it too.
-	waitFor(t, "the cancelled query to stop on every node", 10*time.Second, func() bool {
-		for _, n := range nodes {
-			if r, ok := n.storeField("sqlite3", "reads_in_progress").(float64); !ok || r != 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor(t, "the cancelled query to stop on every node", 10*time.Second, func() bool { return noReadsInProgress(nodes...) })
 
 	t.Run("failover", func(t *testing.T) {
 		// Connected to a follower, learning the others from the cluster (no -a given).
