@@ -79,7 +79,7 @@ func dumpString(t *testing.T, d *DB) string {
 // The step count does not depend on the writer connection's history: a replica that has just opened its
 // database (empty statement cache) stops a request at the same step as one that has applied many, so a
 // request that fits the limit exactly on one fits on the other.
-func TestStepCountIgnoresSchemaLoads(t *testing.T) {
+func TestStepCountIgnoresConnectionHistory(t *testing.T) {
 	defer func(old int64) { applyStepLimit = old }(applyStepLimit)
 	applyStepLimit = 1 << 62
 	warm := openTest(t)
