@@ -2,11 +2,8 @@ package db
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/raftlite/raftlite/command"
 )
 
 // A write that would never end is stopped after applyStepLimit, the same way on every replica, and the
@@ -76,48 +73,18 @@ func dumpString(t *testing.T, d *DB) string {
 	return sb.String()
 }
 
-// The step count does not depend on the writer connection's history: a replica that has just opened its
-// database (empty statement cache) stops a request at the same step as one that has applied many, so a
-// request that fits the limit exactly on one fits on the other.
-func TestStepCountIgnoresConnectionHistory(t *testing.T) {
-	defer func(old int64) { applyStepLimit = old }(applyStepLimit)
-	applyStepLimit = 1 << 62
-	warm := openTest(t)
-	var schema []*command.Request
-	for i := range 300 {
-		schema = append(schema, execReq(fmt.Sprintf("CREATE TABLE t%d (a INTEGER PRIMARY KEY, b TEXT, c BLOB)", i)))
+// Only the user's statements count against a request's steps: the writer's own statements, which run
+// once per batch (and batches are cut differently on each replica), are never charged nor stopped.
+func TestWritersOwnStatementsDoNotCount(t *testing.T) {
+	d := openTest(t)
+	w := d.w
+	w.steps.limit(5_000) // five ticks of the handler
+	defer w.steps.lift()
+	// Far more than five ticks of work, run as the writer's own statement.
+	if err := w.exec("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 100000) SELECT count(*) FROM c"); err != nil {
+		t.Fatalf("the writer's own statement was charged: %v", err)
 	}
-	apply(t, warm, schema...)
-	// A read sent as a write: it runs every step and changes nothing, so it can be applied again and again.
-	probe := execReq("SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 20000) SELECT x FROM c)")
-	stopped := func(d *DB, limit int64) bool {
-		applyStepLimit = limit
-		return apply(t, d, probe)[0].Results[0].stoppedBySteps()
-	}
-	// The least limit, in steps of the handler's grain, at which the probe runs to the end on the warm node.
-	lo, hi := int64(0), int64(10_000_000)
-	for hi-lo > 1000 {
-		mid := (lo + hi) / 2 / 1000 * 1000
-		if stopped(warm, mid) {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	if stopped(warm, hi) || !stopped(warm, lo) {
-		t.Fatalf("no clear boundary between %d and %d", lo, hi)
-	}
-	path := warm.Path()
-	warm.Close()
-	cold, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cold.Close()
-	if stopped(cold, hi) {
-		t.Fatalf("the probe fits %d steps on a warm connection but not on a fresh one", hi)
-	}
-	if !stopped(cold, lo) {
-		t.Fatalf("the probe is stopped at %d steps on a warm connection but not on a fresh one", lo)
+	if w.steps.b.left != 5 {
+		t.Fatalf("budget left %d ticks, want all 5", w.steps.b.left)
 	}
 }
