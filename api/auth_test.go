@@ -41,6 +41,16 @@ var endpointPerms = []struct {
 	{"GET", "/console/", "", []auth.Perm{auth.UI}},
 }
 
+// testCredentials is credentialsFile, parsed.
+func testCredentials(t *testing.T) *auth.Store {
+	t.Helper()
+	creds, err := auth.Parse([]byte(credentialsFile()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return creds
+}
+
 func credentialsFile() string {
 	var users []string
 	for _, p := range []auth.Perm{auth.Execute, auth.Query, auth.Backup, auth.Load, auth.Snapshot, auth.Remove,
@@ -75,10 +85,7 @@ func (s *testServer) doAs(user, pass, method, path, body string) (int, http.Head
 // Authorization header with credentials, and WWW-Authenticate is on every response, not only on 401s.
 // -http-allow-origin sets Access-Control-Allow-Origin.
 func TestAuthAndCORSHeaders(t *testing.T) {
-	creds, err := auth.Parse([]byte(credentialsFile()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds := testCredentials(t)
 	s := newTestServerWith(t, func(c *Config) {
 		c.Auth = creds
 		c.AllowOrigin = "https://app.example"
@@ -106,10 +113,7 @@ func TestAuthAndCORSHeaders(t *testing.T) {
 // TestPermissionMatrix: every endpoint, asked by a user holding exactly what it needs, by users holding
 // something else, anonymously, and with a wrong password.
 func TestPermissionMatrix(t *testing.T) {
-	creds, err := auth.Parse([]byte(credentialsFile()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds := testCredentials(t)
 	s := newTestServerWith(t, func(c *Config) {
 		c.Auth = creds
 		c.Metrics = metrics.New()
