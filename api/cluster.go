@@ -86,6 +86,8 @@ func (s *Service) status() map[string]any {
 		"store": map[string]any{
 			"open":               st.Open,
 			"ready":              st.Ready,
+			"not_ready":          st.NotReady,
+			"fault":              st.Fault,
 			"node_id":            st.NodeID,
 			"raft_id":            fmt.Sprintf("%x", st.RaftID),
 			"cluster_id":         clusterIDString(st.ClusterID),
@@ -242,8 +244,8 @@ func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request, p *params
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprint(w, strings.Join(append(lines, msg), "\n"))
 	}
-	if s.store.DiskFull() {
-		fail("[+]disk full: this node cannot write")
+	if err := s.store.Fault(); err != nil {
+		fail("[+]" + err.Error())
 		return
 	}
 	leader, ok := s.store.Leader()
@@ -259,8 +261,8 @@ func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request, p *params
 		return
 	}
 	lines = append(lines, "[+]leader ok")
-	if !s.store.Status().Ready {
-		fail("[+]store not ready")
+	if st := s.store.Status(); !st.Ready {
+		fail("[+]store not ready: " + st.NotReady)
 		return
 	}
 	lines = append(lines, "[+]store ok")

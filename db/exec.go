@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"syscall"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -421,6 +422,32 @@ func isEnvironmental(err error) bool {
 func IsNoSpace(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.Code == sqlite3.ErrFull
+}
+
+// DiskFault names a failure of the disk that will not pass by itself, such as a full disk, a file system
+// mounted read-only or an I/O error, or returns "" for anything else (a lock held for a moment, say).
+func DiskFault(err error) string {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		switch {
+		case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+			return "disk full"
+		case errors.Is(err, syscall.EROFS):
+			return "read-only file system"
+		case errors.Is(err, syscall.EIO):
+			return "I/O error"
+		}
+		return ""
+	}
+	switch {
+	case se.Code == sqlite3.ErrFull || se.SystemErrno == syscall.ENOSPC || se.SystemErrno == syscall.EDQUOT:
+		return "disk full"
+	case se.SystemErrno == syscall.EROFS || se.Code == sqlite3.ErrReadonly:
+		return "read-only file system"
+	case se.Code == sqlite3.ErrIoErr || se.SystemErrno == syscall.EIO:
+		return "I/O error"
+	}
+	return ""
 }
 
 func isReadOnlyError(err error) bool {

@@ -174,13 +174,15 @@ func isStrongRead(cmd *command.Command) bool {
 }
 
 // flush applies the batch's ops in one transaction, wakes their callers, and publishes the new applied
-// index. A failure of the environment (disk full) is retried until it clears: an entry is never skipped.
+// index. A failure of the environment (disk full) is retried until it clears: an entry is never skipped
+// (fault.go).
 func (s *Store) flush(b *batch) bool {
 	if b.last == nil {
 		return true
 	}
 	ops, entries := b.ops, b.entries
-	for attempt := 0; len(ops) > 0; attempt++ {
+	var failures applyFailures
+	for len(ops) > 0 {
 		results, err := s.db.Apply(ops)
 		// Whatever was committed is delivered, even if a later part of the batch failed.
 		for k, r := range results {
@@ -188,25 +190,14 @@ func (s *Store) flush(b *batch) bool {
 		}
 		ops, entries = ops[len(results):], entries[len(results):]
 		if err == nil {
-			if attempt > 0 {
-				s.dbFull.Store(false)
-				s.log.Info("database writable again")
-			}
 			break
 		}
-		if db.IsNoSpace(err) {
-			s.dbFull.Store(true)
-			// The entries are committed, but their callers would wait out their timeouts for them (those of
-			// proposals made since the last attempt included).
-			s.waiters.failAll(errDiskFullInFlight)
-		}
-		s.log.Error("cannot apply committed entries; retrying", "first", ops[0].Index, "err", err, "attempt", attempt+1)
-		select {
-		case <-s.stopc:
+		s.applyFailed(&failures, ops[0].Index, err)
+		if !s.sleepUnlessStopped(applyRetryEvery) {
 			return false
-		case <-time.After(time.Second):
 		}
 	}
+	s.applyRecovered(&failures)
 	s.applied.set(b.last.GetIndex(), b.last.GetTerm(), b.cs)
 	if b.last.GetIndex() >= s.commit.Load() {
 		s.caughtUp.Store(time.Now().UnixNano())
@@ -238,7 +229,9 @@ func (s *Store) deliver(e *raftpb.Entry, res applyResult) {
 func (s *Store) applyLoad(e *raftpb.Entry, cmd *command.Command) (applyResult, bool) {
 	path := filepath.Join(s.snapDir(), fmt.Sprintf("load-%d.db", e.GetIndex()))
 	defer os.Remove(path)
-	for attempt := 0; ; attempt++ {
+	var failures applyFailures
+	defer s.applyRecovered(&failures)
+	for {
 		err := gunzipTo(path, cmd.GetLoad())
 		if errors.Is(err, errBadLoad) {
 			return s.refuseLoad(e, err)
@@ -256,25 +249,37 @@ func (s *Store) applyLoad(e *raftpb.Entry, cmd *command.Command) (applyResult, b
 			s.fail(err)
 			return applyResult{}, false
 		}
-		s.log.Error("cannot load database from the log; retrying", "index", e.GetIndex(), "err", err)
-		select {
-		case <-s.stopc:
+		s.applyFailed(&failures, e.GetIndex(), fmt.Errorf("load the database the log carries: %w", err))
+		if !s.sleepUnlessStopped(applyRetryEvery) {
 			return applyResult{}, false
-		case <-time.After(time.Second):
 		}
 	}
 }
 
 func (s *Store) refuseLoad(e *raftpb.Entry, cause error) (applyResult, bool) {
+	var failures applyFailures
+	defer s.applyRecovered(&failures)
 	for {
-		if _, err := s.db.Apply([]db.Op{{Index: e.GetIndex(), Term: e.GetTerm()}}); err == nil {
+		_, err := s.db.Apply([]db.Op{{Index: e.GetIndex(), Term: e.GetTerm()}})
+		if err == nil {
 			return applyResult{err: cause.Error()}, true
 		}
-		select {
-		case <-s.stopc:
+		s.applyFailed(&failures, e.GetIndex(), err)
+		if !s.sleepUnlessStopped(applyRetryEvery) {
 			return applyResult{}, false
-		case <-time.After(time.Second):
 		}
+	}
+}
+
+// sleepUnlessStopped waits d; it returns false if the store stops meanwhile.
+func (s *Store) sleepUnlessStopped(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.stopc:
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

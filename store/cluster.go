@@ -124,35 +124,6 @@ func (s *Store) proposeConfChange(ctx context.Context, cc *raftpb.ConfChangeV2) 
 	return err
 }
 
-// promoteCaughtUpLearners (raft loop, leader) promotes learners that joined as voters once they are
-// within a few entries of the leader. A new voter with an empty log would otherwise count toward quorum
-// before it can acknowledge anything.
-func (s *Store) promoteCaughtUpLearners(rn *raft.RawNode) {
-	st := rn.Status()
-	if st.LeadTransferee != 0 {
-		return
-	}
-	for id, pr := range st.Progress {
-		// Caught up: replicating normally and within a few entries of the commit index.
-		if !pr.IsLearner || !pr.RecentActive || pr.State != tracker.StateReplicate || pr.Match+16 < st.GetCommit() {
-			continue
-		}
-		m, ok := s.members.get(id)
-		if !ok || !m.GetVoter() {
-			continue
-		}
-		cc, err := confChange([]*raftpb.ConfChangeSingle{change(raftpb.ConfChangeAddNode, id)}, m)
-		if err != nil {
-			continue
-		}
-		// Raft drops it if another change is pending; the next check tries again.
-		if err := rn.ProposeConfChange(cc); err == nil {
-			s.log.Info("promoting caught-up learner to voter", "node", m.GetNodeId(), "match", pr.Match, "commit", st.GetCommit())
-		}
-		return
-	}
-}
-
 // Remove takes the node with the given node-id out of the cluster (on the leader; followers pass it on).
 // It returns once the node is gone from the membership.
 func (s *Store) Remove(ctx context.Context, nodeID string) error {
@@ -307,11 +278,21 @@ func (s *Store) joinCluster(ctx context.Context, attempts int) error {
 				s.log.Info("join attempt failed", "target", target, "err", err)
 				continue
 			}
-			s.log.Info("joined cluster", "through", target)
+			s.logJoined(target)
 			return nil
 		}
 	}
 	return fmt.Errorf("failed to join cluster after %d attempts: %w", attempts, lastErr)
+}
+
+// logJoined says that the leader added this node. A voter is not one yet: it votes, and reports ready,
+// once it has caught up and the leader has promoted it (applyConfChange says so then).
+func (s *Store) logJoined(through string) {
+	if s.cfg.Voter {
+		s.log.Info("added to the cluster as a learner: this node becomes a voter once it has caught up", "through", through)
+		return
+	}
+	s.log.Info("joined the cluster as a non-voting read replica", "through", through)
 }
 
 func (s *Store) joinThrough(ctx context.Context, target string) error {
@@ -481,7 +462,7 @@ func (s *Store) bootstrapExpect(ctx context.Context) error {
 	for time.Now().Before(deadline) {
 		for _, target := range s.cfg.Join {
 			if err := s.joinThrough(ctx, target); err == nil {
-				s.log.Info("joined cluster", "through", target)
+				s.logJoined(target)
 				return s.startRaft(nil)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -17,6 +18,8 @@ type membership struct {
 	mu      sync.RWMutex
 	members map[uint64]*command.Member
 	conf    *raftpb.ConfState
+	// awaiting: some member asked to vote and is a learner still (recounted whenever either side changes).
+	awaiting atomic.Bool
 }
 
 func newMembership() *membership {
@@ -35,8 +38,23 @@ func (m *membership) load(encoded []byte) error {
 	for _, mem := range ms.GetMembers() {
 		m.members[mem.GetRaftId()] = mem
 	}
+	m.recount()
 	return nil
 }
+
+// recount refreshes awaiting; the caller holds mu for writing.
+func (m *membership) recount() {
+	awaiting := false
+	for id, mem := range m.members {
+		if mem.GetVoter() && !isVoter(m.conf, id) {
+			awaiting = true
+		}
+	}
+	m.awaiting.Store(awaiting)
+}
+
+// awaitingVote reports whether a member that asked to vote is not a voter yet.
+func (m *membership) awaitingVote() bool { return m.awaiting.Load() }
 
 // encode returns the members in the deterministic form stored in the database.
 func (m *membership) encode() []byte {
@@ -82,11 +100,13 @@ func (m *membership) apply(changes []*raftpb.ConfChangeSingle, added []*command.
 		}
 	}
 	m.conf = cs
+	m.recount()
 }
 
 func (m *membership) setConf(cs *raftpb.ConfState) {
 	m.mu.Lock()
 	m.conf = cs
+	m.recount()
 	m.mu.Unlock()
 }
 
@@ -155,6 +175,22 @@ func (m *membership) list() []Member {
 		}
 		return 0
 	})
+	return out
+}
+
+// nodeIDs names the members with the given Raft IDs by their node-ids (Raft IDs in hex for unknown ones).
+func (m *membership) nodeIDs(ids []uint64) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if mem, ok := m.members[id]; ok {
+			out = append(out, mem.GetNodeId())
+		} else {
+			out = append(out, fmt.Sprintf("%x", id))
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 

@@ -3,9 +3,11 @@ package store
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -70,6 +72,9 @@ type raftLoop struct {
 	unindexed []*proposal
 	reads     readBatches
 	ticks     uint64
+	promo     promotion
+	// faultHandOver is the apply fault this leader last tried to hand leadership over for (fault.go).
+	faultHandOver *applyFault
 }
 
 func (s *Store) runRaft(rn *raft.RawNode, tickEvery time.Duration, campaign bool) {
@@ -116,6 +121,7 @@ func (s *Store) runRaft(rn *raft.RawNode, tickEvery time.Duration, campaign bool
 			s.propose(l, p)
 		}
 		l.proposals = l.proposals[:0]
+		s.maybePromote(l)
 		for {
 			if l.reads.hasPending() && l.reads.mayStart(time.Now()) {
 				s.issueReadIndex(l)
@@ -185,6 +191,7 @@ func (s *Store) propose(l *raftLoop, p *proposal) {
 // handleReady processes one Ready in the order the raft contract requires. It returns false if the node
 // must stop (its storage failed).
 func (s *Store) handleReady(l *raftLoop, rd raft.Ready) bool {
+	wasLeader := raft.StateType(s.raftState.Load()) == raft.StateLeader
 	if rd.SoftState != nil {
 		if rd.SoftState.Lead != s.leader.Load() {
 			// raft forgets the read requests it had pending when leadership changes; retry them now rather
@@ -226,6 +233,7 @@ func (s *Store) handleReady(l *raftLoop, rd raft.Ready) bool {
 	if n := len(rd.Entries); n > 0 {
 		s.lastIndex.Store(rd.Entries[n-1].GetIndex())
 	}
+	l.promo.noteReady(&rd, leader && !wasLeader, s.lastIndex.Load())
 	if !leader {
 		s.tr.Send(rd.Messages)
 	}
@@ -353,13 +361,20 @@ func (s *Store) applyConfChange(rn *raft.RawNode, e *raftpb.Entry) appliedConf {
 		s.log.Warn("cancelling a membership change that would leave an invalid configuration", "index", e.GetIndex(), "err", err)
 		cc, changes, added = cancelConfChange(cc), nil, nil
 	}
+	wasVoter := isVoter(s.members.confState(), s.raftID)
 	cs := rn.ApplyConfChange(cc)
 	s.members.apply(changes, added, cs)
+	// Entries the database already held are handed out again after a restart: not news.
+	replayed := e.GetIndex() <= s.openedAt
 	for _, c := range changes {
 		id := c.GetNodeId()
 		if id == s.raftID {
-			if c.GetType() == raftpb.ConfChangeRemoveNode {
+			switch {
+			case replayed:
+			case c.GetType() == raftpb.ConfChangeRemoveNode:
 				s.log.Warn("this node was removed from the cluster")
+			case !wasVoter && isVoter(cs, s.raftID) && len(cs.GetVoters()) > 1:
+				s.log.Info("joined the cluster as a voter", "voters", len(cs.GetVoters()))
 			}
 			continue
 		}
@@ -369,15 +384,17 @@ func (s *Store) applyConfChange(rn *raft.RawNode, e *raftpb.Entry) appliedConf {
 			s.tr.SetPeer(id, m.GetNodeId(), m.GetRaftAddr())
 		}
 	}
-	s.log.Info("membership changed", "index", e.GetIndex(), "voters", cs.GetVoters(), "learners", cs.GetLearners())
+	level := slog.LevelInfo
+	if replayed {
+		level = slog.LevelDebug
+	}
+	s.log.Log(context.Background(), level, "membership changed", "index", e.GetIndex(), "voters", s.members.nodeIDs(cs.GetVoters()), "learners", s.members.nodeIDs(cs.GetLearners()))
 	return appliedConf{index: e.GetIndex(), cs: cs, membership: s.members.encode()}
 }
 
 func (s *Store) onTick(l *raftLoop) {
 	l.reads.expire(time.Now())
-	if l.ticks%5 == 0 && raft.StateType(s.raftState.Load()) == raft.StateLeader {
-		s.promoteCaughtUpLearners(l.rn)
-	}
+	s.handOverIfFaulty(l)
 }
 
 // issueReadIndex starts one ReadIndex round for every read that arrived since the last round. Reads that

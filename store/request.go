@@ -64,8 +64,8 @@ func (s *Store) Execute(ctx context.Context, req *command.Request, env db.Env) (
 	if !s.running.Load() {
 		return Response{}, ErrNotOpen
 	}
-	if s.DiskFull() {
-		return Response{}, ErrDiskFull
+	if err := s.Fault(); err != nil {
+		return Response{}, err
 	}
 	if !s.IsLeader() {
 		return Response{}, ErrNotLeader
@@ -114,6 +114,9 @@ func (s *Store) proposeAndWait(ctx context.Context, p *proposal) (proposalResult
 func (s *Store) Query(ctx context.Context, req *command.Request, opts ReadOptions, env db.Env) (Response, error) {
 	if !s.running.Load() {
 		return Response{}, ErrNotOpen
+	}
+	if err := s.Fault(); err != nil {
+		return Response{}, err
 	}
 	level := opts.Level
 	if level == LevelAuto {

@@ -9,13 +9,17 @@ import (
 
 // Status is what /status reports about the store.
 type Status struct {
-	NodeID                string
-	RaftID                uint64
-	ClusterID             uint64 // 0 until the node has bootstrapped or joined a cluster
-	RaftAddr              string
-	HTTPURL               string
-	Open                  bool // the raft loop runs
-	Ready                 bool // open, and a leader is known
+	NodeID    string
+	RaftID    uint64
+	ClusterID uint64 // 0 until the node has bootstrapped or joined a cluster
+	RaftAddr  string
+	HTTPURL   string
+	Open      bool // the raft loop runs
+	Ready     bool // can serve: open, a leader is known, a voter if it asked to be, no fault
+	// NotReady says why Ready is false ("" when it is true).
+	NotReady string
+	// Fault is why this node serves nothing now (its disk refuses writes), or "".
+	Fault                 string
 	State                 string
 	Voter                 bool
 	Leader                LeaderInfo
@@ -94,8 +98,29 @@ func (s *Store) Status() Status {
 			}
 		}
 	}
-	st.Ready = st.Open && st.Leader.NodeID != ""
+	if err := s.Fault(); err != nil {
+		st.Fault = err.Error()
+	}
+	switch {
+	case !st.Open:
+		st.NotReady = "not running yet"
+	case st.Fault != "":
+		st.NotReady = st.Fault
+	case st.Leader.NodeID == "":
+		st.NotReady = "no leader known"
+	case s.cfg.Voter && !st.Voter && s.isMember():
+		st.NotReady = "a learner still catching up: it becomes a voter once it has"
+	case s.cfg.Voter && !st.Voter:
+		st.NotReady = "not a member of the cluster"
+	}
+	st.Ready = st.NotReady == ""
 	return st
+}
+
+// isMember reports whether this node is in the cluster's configuration, as a voter or a learner.
+func (s *Store) isMember() bool {
+	_, ok := s.members.get(s.raftID)
+	return ok
 }
 
 // stateName uses rqlite's (hashicorp raft's) names for the raft states.

@@ -97,8 +97,14 @@ type Store struct {
 	lastContact atomic.Int64
 	// caughtUp is when this node last had applied everything it knew committed (unix nanoseconds).
 	caughtUp atomic.Int64
-	// logFull and dbFull: the disk refused a write of the Raft log, or of the database, for lack of space.
-	logFull, dbFull atomic.Bool
+	// logFull: the disk refused a write of the Raft log for lack of space. applyFault: committed entries
+	// cannot be applied to the database (fault.go).
+	logFull    atomic.Bool
+	applyFault atomic.Pointer[applyFault]
+
+	// openedAt is the index the database had applied when the node opened: entries up to it that raft
+	// hands out again are not news.
+	openedAt uint64
 
 	// bootPending: a booted database is in place but the log was not compacted past it (see bootMarker).
 	bootPending bool
@@ -220,6 +226,7 @@ func (s *Store) fresh() bool {
 // snapshot are handed out again by raft, and the apply loop skips those the database already holds.
 func (s *Store) loadState() error {
 	st := s.db.State()
+	s.openedAt = st.AppliedIndex
 	if len(st.Membership) > 0 {
 		if err := s.members.load(st.Membership); err != nil {
 			return err
@@ -238,9 +245,6 @@ func (s *Store) loadState() error {
 	s.applied.init(meta.GetIndex(), meta.GetTerm(), raftpb.EnsureConfState(meta.GetConfState()))
 	return nil
 }
-
-// DiskFull reports whether this node's disk has refused writes for lack of space (and not recovered yet).
-func (s *Store) DiskFull() bool { return s.logFull.Load() || s.dbFull.Load() }
 
 // RaftID is this node's Raft member ID.
 func (s *Store) RaftID() uint64 { return s.raftID }

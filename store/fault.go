@@ -1,0 +1,146 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/tracker"
+
+	"github.com/raftlite/raftlite/db"
+)
+
+// A node whose disk refuses writes cannot do its part. When its Raft log cannot be written (save in
+// raft.go), its raft loop waits for room and takes no part in the cluster meanwhile. When its database
+// cannot be written, raft goes on (the log is fine) but committed entries cannot be applied: such a node
+// must not lead, since every write through it would wait for an apply that does not come, and must not
+// serve reads, whose data no longer moves. So the apply loop reports the fault as soon as it is clearly
+// one (at once for a full disk, a read-only file system or an I/O error; after applyFaultAfter of failed
+// attempts for anything else), the raft loop hands leadership to another voter, requests get the fault as
+// their error, /readyz answers 503 with it, and the apply loop goes on retrying every applyRetryEvery until
+// the entries apply. Nothing is skipped or lost: the entries wait in the log.
+
+const (
+	applyFaultAfter = 2 * time.Second
+	applyRetryEvery = time.Second
+	// faultRemindEvery is how often the log says again that the fault lasts.
+	faultRemindEvery = time.Minute
+)
+
+// FaultError says why this node serves nothing now: its disk refused a write.
+type FaultError struct {
+	Kind  string // "disk full", "read-only file system", "I/O error", or "cannot write the database"
+	What  string // what the node cannot do
+	Cause error
+}
+
+func (e *FaultError) Error() string {
+	return fmt.Sprintf("%s: this node cannot %s (%v); it serves no reads or writes until it can write again", e.Kind, e.What, e.Cause)
+}
+
+func (e *FaultError) Unwrap() error { return e.Cause }
+
+// applyFault is a failure to apply committed entries that lasts.
+type applyFault struct {
+	err   *FaultError
+	since time.Time
+}
+
+// Fault reports why this node cannot serve now (its disk refuses writes), or nil.
+func (s *Store) Fault() error {
+	if s.logFull.Load() {
+		return ErrDiskFull
+	}
+	if f := s.applyFault.Load(); f != nil {
+		return f.err
+	}
+	return nil
+}
+
+// applyFailures tracks, in the apply loop, one run of failed attempts to apply.
+type applyFailures struct {
+	since    time.Time // first failure of the run
+	reported time.Time // when the log last said so
+}
+
+// failed records a failed attempt to apply entries from first on. Once the failure counts as a fault it
+// is published (and said in the log once, then once a minute), and the callers waiting for entries are
+// answered: their entries are committed but cannot be applied here for now.
+func (s *Store) applyFailed(f *applyFailures, first uint64, err error) {
+	now := time.Now()
+	if f.since.IsZero() {
+		f.since = now
+	}
+	kind := db.DiskFault(err)
+	if kind == "" && now.Sub(f.since) < applyFaultAfter {
+		s.log.Warn("cannot apply committed entries; retrying", "first", first, "err", err)
+		return
+	}
+	if kind == "" {
+		kind = "cannot write the database"
+	}
+	fe := &FaultError{Kind: kind, What: "apply the log to its database", Cause: err}
+	s.applyFault.Store(&applyFault{err: fe, since: f.since})
+	s.waiters.failAll(fmt.Errorf("%s: this node could not finish the request; it may or may not be applied", kind))
+	switch {
+	case f.reported.IsZero():
+		f.reported = now
+		s.log.Error(kind+": cannot apply committed entries to the database; this node hands leadership to another voter and serves no reads or writes until it can write again; nothing is lost, the entries wait in the Raft log",
+			"first_entry", first, "err", err, "retry_every", applyRetryEvery)
+	case now.Sub(f.reported) >= faultRemindEvery:
+		f.reported = now
+		s.log.Error(kind+": still cannot apply committed entries to the database", "first_entry", first, "for", now.Sub(f.since).Round(time.Second), "err", err)
+	}
+}
+
+// applied ends a run of failures: the entries that waited are applied.
+func (s *Store) applyRecovered(f *applyFailures) {
+	if f.since.IsZero() {
+		return
+	}
+	if s.applyFault.Swap(nil) != nil {
+		s.log.Info("database writable again: the entries that waited are applied; this node serves again",
+			"after", time.Since(f.since).Round(time.Millisecond))
+	}
+	*f = applyFailures{}
+}
+
+// handOverIfFaulty (raft loop, every tick) makes a leader that cannot apply hand leadership to the most
+// up-to-date voter that is reachable. raft abandons a transfer after an election timeout; the next tick
+// then tries again, perhaps with another voter.
+func (s *Store) handOverIfFaulty(l *raftLoop) {
+	f := s.applyFault.Load()
+	if f == nil || raft.StateType(s.raftState.Load()) != raft.StateLeader {
+		l.faultHandOver = nil
+		return
+	}
+	if l.rn.BasicStatus().LeadTransferee != raft.None {
+		return
+	}
+	var target, best uint64
+	l.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+		if id == s.raftID || typ == raft.ProgressTypeLearner || !pr.RecentActive {
+			return
+		}
+		if target == 0 || pr.Match > best {
+			target, best = id, pr.Match
+		}
+	})
+	first := l.faultHandOver != f
+	l.faultHandOver = f
+	if target == 0 {
+		if first {
+			s.log.Error("this node cannot apply the log but no other voter is reachable to take over leadership: the cluster takes no writes until this node can write again or another voter returns",
+				"fault", f.err.Kind)
+		}
+		return
+	}
+	if first {
+		name := fmt.Sprintf("%x", target)
+		if m, ok := s.members.get(target); ok {
+			name = m.GetNodeId()
+		}
+		s.log.Warn("handing leadership over: this node cannot apply the log", "to", name, "fault", f.err.Kind)
+	}
+	l.rn.TransferLeader(target)
+}
