@@ -73,6 +73,17 @@ func startWriters(t *testing.T, nodes []*node, clients int) *writer {
 	return w
 }
 
+// snapshot returns the writes acknowledged so far.
+func (w *writer) snapshot() map[int64]time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[int64]time.Time, len(w.acked))
+	for id, at := range w.acked {
+		out[id] = at
+	}
+	return out
+}
+
 func (w *writer) halt() map[int64]time.Time {
 	close(w.stop)
 	w.wg.Wait()
