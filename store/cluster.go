@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,13 +141,20 @@ func (s *Store) Remove(ctx context.Context, nodeID string) error {
 		if isVoter(cs, m.GetRaftId()) && len(cs.GetVoters()) == 1 {
 			return fmt.Errorf("cannot remove %s: it is the only voter", nodeID)
 		}
+		if err := s.checkRemovalLeavesQuorum(ctx, m.GetRaftId(), nodeID); err != nil {
+			return err
+		}
 		cc, err := confChange([]*raftpb.ConfChangeSingle{change(raftpb.ConfChangeRemoveNode, m.GetRaftId())})
 		if err != nil {
 			return err
 		}
 		err = s.proposeConfChange(ctx, cc)
 		if _, still := s.members.get(m.GetRaftId()); !still {
-			return nil // removed (a leader that removed itself has stepped down by now)
+			if m.GetRaftId() == s.raftID {
+				// A leader that removed itself has stepped down by now (quorum.go).
+				s.waitRemovalKnown(ctx, s.applied.index())
+			}
+			return nil
 		}
 		if err != nil && !errors.Is(err, errConfDropped) && !errors.Is(err, ErrNotLeader) {
 			return err
@@ -274,8 +282,13 @@ func (s *Store) joinCluster(ctx context.Context, attempts int) error {
 		}
 		for _, target := range s.cfg.Join {
 			if err := s.joinThrough(ctx, target); err != nil {
+				if errors.Is(err, ErrUnauthorized) {
+					// Asking again changes nothing: the credentials are what they are.
+					return fmt.Errorf("the cluster refused to let this node join: %w (give -join-as a user of the -auth file with the %s permission)",
+						err, s.joinPermName())
+				}
 				lastErr = err
-				s.log.Info("join attempt failed", "target", target, "err", err)
+				s.log.Warn("join attempt failed", "target", target, "err", err)
 				continue
 			}
 			s.logJoined(target)
@@ -283,6 +296,14 @@ func (s *Store) joinCluster(ctx context.Context, attempts int) error {
 		}
 	}
 	return fmt.Errorf("failed to join cluster after %d attempts: %w", attempts, lastErr)
+}
+
+// joinPermName names the permission a join of this node needs.
+func (s *Store) joinPermName() string {
+	if s.cfg.Voter {
+		return `"join"`
+	}
+	return `"join-read-only" (or "join")`
 }
 
 // logJoined says that the leader added this node. A voter is not one yet: it votes, and reports ready,
@@ -311,7 +332,7 @@ func (s *Store) joinThrough(ctx context.Context, target string) error {
 	defer cancel()
 	rb, err := s.tr.Call(cctx, addr, rpcJoin, b)
 	if err != nil {
-		return localAuthError(err)
+		return explainTLS(addr, localAuthError(err))
 	}
 	var resp command.JoinResponse
 	if err := proto.Unmarshal(rb, &resp); err != nil {
@@ -346,7 +367,7 @@ func (s *Store) resolveRaftAddr(ctx context.Context, target string) (string, err
 	if addr, herr := s.raftAddrFromHTTP(ctx, scheme+target); herr == nil {
 		return addr, nil
 	}
-	return "", fmt.Errorf("%s: not reachable as a Raft or HTTP address: %w", target, err)
+	return "", fmt.Errorf("%s: not reachable as a Raft or HTTP address: %w", target, explainTLS(target, err))
 }
 
 func (s *Store) raftAddrFromHTTP(ctx context.Context, base string) (string, error) {
@@ -486,4 +507,17 @@ func (s *Store) bootstrapExpect(ctx context.Context) error {
 	}
 	return fmt.Errorf("bootstrap-expect %d: timed out after %s with %d nodes", s.cfg.BootstrapExpect,
 		s.cfg.BootstrapExpectTimeout, len(s.notifiedMembers()))
+}
+
+// explainTLS says what a failed TLS handshake with the node at addr means for the operator.
+func explainTLS(addr string, err error) error {
+	var verify *tls.CertificateVerificationError
+	var alert tls.AlertError
+	switch {
+	case errors.As(err, &verify):
+		return fmt.Errorf("cannot verify the certificate of the node at %s: %w (it must be signed by the CA given with -node-ca-cert, or by one of the system's roots without that flag)", addr, err)
+	case errors.As(err, &alert), err != nil && strings.Contains(err.Error(), "remote error: tls: "):
+		return fmt.Errorf("the node at %s refused this node's TLS certificate or connection: %w (its -node-ca-cert, or the system's roots, must trust this node's -node-cert)", addr, err)
+	}
+	return err
 }

@@ -30,7 +30,9 @@ func (h *handler) AcceptStream(hello transport.Hello) error {
 	if hello.ToID == s.raftID {
 		// A node that has just joined learns its peers from the log it has not received yet; until then it
 		// answers whoever calls, at the address the caller gives.
-		if _, known := s.members.get(hello.FromID); !known && hello.FromID != 0 && hello.FromAddr != "" {
+		// A member restarted at another address is reachable there at once, before the membership says so
+		// (refresh.go).
+		if m, known := s.members.get(hello.FromID); hello.FromID != 0 && hello.FromAddr != "" && (!known || m.GetRaftAddr() != hello.FromAddr) {
 			s.tr.SetPeer(hello.FromID, hello.FromNodeID, hello.FromAddr)
 		}
 		return nil

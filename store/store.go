@@ -271,17 +271,14 @@ func (s *Store) fail(err error) {
 // bootstraps a new one. It returns once raft runs; the node may not know a leader yet.
 func (s *Store) Start(ctx context.Context) error {
 	if !s.fresh() {
+		if len(s.cfg.Join) > 0 && s.onlyMember() {
+			return errors.New("node is the only node in a single-node cluster, joining other clusters not supported (start it without -join to run that cluster, or delete its data directory to join another)")
+		}
 		if err := s.startRaft(nil); err != nil {
 			return err
 		}
-		if len(s.cfg.Join) > 0 {
-			// Already a member; joining again is a no-op unless this node's address or suffrage changed.
-			go func() {
-				if err := s.joinCluster(context.Background(), 1); err != nil {
-					s.log.Warn("could not refresh membership through -join", "err", err)
-				}
-			}()
-		}
+		// Already a member: its entry changes only if its addresses or suffrage did (refresh.go).
+		go s.refreshMembership()
 		return nil
 	}
 	switch {
@@ -299,6 +296,12 @@ func (s *Store) Start(ctx context.Context) error {
 	}
 }
 
+// onlyMember reports whether this node is the whole of its cluster.
+func (s *Store) onlyMember() bool {
+	list := s.members.list()
+	return len(list) == 1 && list[0].RaftID == s.raftID
+}
+
 // Close stops the node. A leader first hands leadership to the most up-to-date voter, so that the cluster
 // does not wait an election timeout for a new one.
 func (s *Store) Close(ctx context.Context) error {
@@ -310,9 +313,12 @@ func (s *Store) Close(ctx context.Context) error {
 			if err := s.Remove(ctx, s.cfg.NodeID); err != nil {
 				s.log.Warn("could not remove this node from the cluster on shutdown", "err", err)
 			}
-		} else if s.IsLeader() {
-			if err := s.TransferLeadership(ctx, 0); err != nil && !errors.Is(err, errNoTransferee) {
-				s.log.Warn("could not hand leadership over before shutting down", "err", err)
+		} else {
+			s.warnIfShutdownStrands(ctx)
+			if s.IsLeader() {
+				if err := s.TransferLeadership(ctx, 0); err != nil && !errors.Is(err, errNoTransferee) {
+					s.log.Warn("could not hand leadership over before shutting down", "err", err)
+				}
 			}
 		}
 	}

@@ -125,3 +125,96 @@ func TestJoiningVoterIsReadyOnlyOnceItVotes(t *testing.T) {
 		t.Error("n2 did not log that it joined as a voter")
 	}
 }
+
+// A node restarted with new addresses, the first node (which has no -join) included, updates its entry:
+// the others list it, and reach it, at the new addresses within seconds.
+func TestRestartAtNewAddresses(t *testing.T) {
+	nodes := cluster(t, 3)
+	n1 := nodes[0]
+	waitLeader(t, nodes...).mustExecute("CREATE TABLE t (x)")
+	n1.stop()
+	n1.httpAddr, n1.raftAddr = freePort(t), freePort(t)
+	n1.start()
+	for _, observer := range nodes[1:] {
+		waitFor(t, observer.id+" to list n1 at its new addresses", 15*time.Second, func() bool {
+			got := observer.nodes()["n1"]
+			return got != nil && got["addr"] == n1.raftAddr && got["api_addr"] == "http://"+n1.httpAddr && got["reachable"] == true
+		})
+	}
+	waitFor(t, "n1 ready", 15*time.Second, func() bool { c, _ := n1.readyz(); return c == 200 })
+	n1.mustExecute("INSERT INTO t VALUES (1)")
+	waitConverged(t, nodes...)
+}
+
+// -join naming the node itself, in any spelling, is refused at start; a node that holds a single-node
+// cluster of its own refuses to join another.
+func TestJoinEdgeCases(t *testing.T) {
+	n1 := newNode(t, "n1").start()
+	waitLeader(t, n1)
+	n1.stop()
+	_, port, _ := strings.Cut(n1.httpAddr, ":")
+	self := newNode(t, "n1", "-join", "http://localhost:"+port)
+	self.dir, self.httpAddr, self.raftAddr = n1.dir, n1.httpAddr, n1.raftAddr
+	if out, err := self.command().CombinedOutput(); err == nil || !strings.Contains(string(out), "node cannot join with itself unless bootstrapping") {
+		t.Errorf("restart with -join naming itself: %v\n%s", err, out)
+	}
+
+	other := newNode(t, "n2").start()
+	waitLeader(t, other)
+	n1.start()
+	waitLeader(t, n1)
+	other.stop()
+	other.flags = []string{"-join", n1.raftAddr}
+	if out, err := other.command().CombinedOutput(); err == nil || !strings.Contains(string(out), "node is the only node in a single-node cluster, joining other clusters not supported") {
+		t.Errorf("a single-node cluster's node started with -join: %v\n%s", err, out)
+	}
+}
+
+// -raft-cluster-remove-shutdown takes the node out of the cluster when it stops, the leader too, every
+// time: a 3-node cluster whose leader stops twice ends as one voter that takes writes.
+func TestRemoveOnShutdownLeader(t *testing.T) {
+	nodes := cluster(t, 3, "-raft-cluster-remove-shutdown")
+	rest := nodes
+	for want := 2; want >= 1; want-- {
+		leader := waitLeader(t, rest...)
+		leader.stop()
+		rest = followers(leader, rest)
+		waitVoters(t, rest, want)
+		if _, ok := rest[0].nodes()[leader.id]; ok {
+			t.Fatalf("%s is still listed after leaving", leader.id)
+		}
+		logb, _ := os.ReadFile(leader.logPath)
+		if strings.Contains(string(logb), "could not remove this node") {
+			t.Errorf("%s could not remove itself:\n%s", leader.id, logb)
+		}
+	}
+	waitLeader(t, rest...).mustExecute("CREATE TABLE alone (x)")
+}
+
+// A removal that would leave voters without a reachable majority is refused, with the reason; the dead
+// voter can be removed instead. A voter whose shutdown leaves fewer than a majority running says so.
+func TestRemovalThatWouldStrandIsRefused(t *testing.T) {
+	nodes := cluster(t, 3)
+	leader := waitLeader(t, nodes...)
+	fs := followers(leader, nodes)
+	live, dead := fs[0], fs[1]
+	dead.kill()
+	time.Sleep(time.Second) // more than an election timeout: the leader no longer counts it as reachable
+	resp, body := do(t, client, "DELETE", leader.url("/remove"), "application/json", `{"id":"`+live.id+`"}`)
+	if resp.StatusCode == 200 || !strings.Contains(body, "refusing to remove "+live.id) || !strings.Contains(body, dead.id+" not reachable") {
+		t.Fatalf("removing the only other reachable voter: %d %s", resp.StatusCode, body)
+	}
+	resp, body = do(t, client, "DELETE", leader.url("/remove"), "application/json", `{"id":"`+dead.id+`"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("removing the dead voter: %d %s", resp.StatusCode, body)
+	}
+	rest := []*node{leader, live}
+	waitVoters(t, rest, 2)
+	waitLeader(t, rest...).mustExecute("CREATE TABLE two (x)")
+	leader = waitLeader(t, rest...)
+	leader.stop()
+	logb, _ := os.ReadFile(leader.logPath)
+	if !strings.Contains(string(logb), "shutting down leaves fewer than a majority of the voters running") {
+		t.Errorf("stopping one of two voters was not reported as leaving no majority")
+	}
+}

@@ -161,6 +161,19 @@ func TestSecuredCluster(t *testing.T) {
 		joinFails(t, n, "certificate")
 	})
 
+	t.Run("node whose user may not join is told so", func(t *testing.T) {
+		// The joining node's file holds the reader's password in plain text; the leader's file says the
+		// reader may only query.
+		own := filepath.Join(t.TempDir(), "auth.json")
+		os.WriteFile(own, []byte(`[{"username": "reader", "password": "reader-pw", "perms": ["all"]}]`), 0o600)
+		n := newNode(t, "n6", append([]string{"-auth", own, "-join-as", "reader", "-join", n1.raftAddr, "-join-attempts", "50"}, tlsFlags...)...)
+		start := time.Now()
+		joinFails(t, n, "reader may not join (give -join-as a user of the -auth file with the")
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("a join refused for its credentials was retried for %s", d)
+		}
+	})
+
 	t.Run("node without join credentials cannot join", func(t *testing.T) {
 		n := newNode(t, "n5", append([]string{"-auth", strict, "-join", n1.raftAddr, "-join-attempts", "3"}, tlsFlags...)...)
 		joinFails(t, n, "unauthorized")
@@ -203,4 +216,45 @@ func joinFails(t *testing.T, n *node, reason string) {
 	if !strings.Contains(string(out), reason) {
 		t.Fatalf("%s failed to join, but its log does not say %q:\n%s", n.id, reason, out)
 	}
+}
+
+// Node TLS without -node-ca-cert verifies peers against the system's roots (SSL_CERT_FILE points them at
+// the test CA here), as rqlited does; a node whose certificate those roots do not trust is kept out, and
+// both sides say why.
+func TestNodeTLSWithSystemRoots(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testpki.NewCA("raftlite system roots CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := ca.WriteFiles(dir, "node", "raftlite-node", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := testpki.NewCA("an untrusted CA")
+	bad, err := other.WriteFiles(t.TempDir(), "bad", "raftlite-node", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsNode := func(id string, files testpki.Files, roots string, extra ...string) *node {
+		n := newNode(t, id, append([]string{"-node-cert", files.Cert, "-node-key", files.Key}, extra...)...)
+		n.env = []string{"SSL_CERT_FILE=" + roots}
+		return n
+	}
+	n1 := tlsNode("n1", good, good.CA).start()
+	waitLeader(t, n1)
+	n2 := tlsNode("n2", good, good.CA, "-join", n1.raftAddr).start()
+	waitVoters(t, []*node{n1, n2}, 2)
+	n1.mustExecute("CREATE TABLE t (x)", "INSERT INTO t VALUES (1)")
+	waitConverged(t, n1, n2)
+
+	t.Run("peer the node cannot verify", func(t *testing.T) {
+		n := tlsNode("n3", bad, bad.CA, "-join", n1.raftAddr, "-join-attempts", "2")
+		joinFails(t, n, "cannot verify the certificate of the node at")
+	})
+	t.Run("node the cluster cannot verify", func(t *testing.T) {
+		n := tlsNode("n4", bad, good.CA, "-join", n1.raftAddr, "-join-attempts", "2")
+		joinFails(t, n, "refused this node's TLS certificate")
+	})
+	waitVoters(t, []*node{n1, n2}, 2)
 }

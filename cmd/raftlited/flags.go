@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -131,11 +132,13 @@ func (c *config) validate() error {
 	if c.httpAdvAddr != "" && c.httpAdvAddr == c.raftAdvAddr {
 		return errors.New("advertised HTTP and Raft addresses must differ")
 	}
-	if unroutable(c.httpAdvAddr) {
-		return errors.New("advertised HTTP address is not routable (0.0.0.0), specify it via -http-addr or -http-adv-addr")
+	// The advertised address is what other nodes and clients dial: the bind address when no -*-adv-addr
+	// is given, and an address that means "every interface" reaches nothing from elsewhere.
+	if err := routable("HTTP", "http", cmp.Or(c.httpAdvAddr, c.httpAddr)); err != nil {
+		return err
 	}
-	if unroutable(c.raftAdvAddr) {
-		return errors.New("advertised Raft address is not routable (0.0.0.0), specify it via -raft-addr or -raft-adv-addr")
+	if err := routable("Raft", "raft", cmp.Or(c.raftAdvAddr, c.raftAddr)); err != nil {
+		return err
 	}
 	if c.bootstrapExpect > 0 && c.nonVoter {
 		return errors.New("bootstrapping only applicable to voting nodes")
@@ -173,16 +176,21 @@ func (c *config) validate() error {
 	return nil
 }
 
-func unroutable(addr string) bool {
-	if addr == "" {
-		return false
-	}
+// routable refuses an advertised address that others cannot dial: an unspecified IP (0.0.0.0, ::) or
+// no host at all. The message is rqlited's, naming the flags that fix it.
+func routable(what, flagPrefix, addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return false
+		return fmt.Errorf("advertised %s address %q is not a host:port address, specify it via -%s-adv-addr", what, addr, flagPrefix)
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsUnspecified()
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		shown := host
+		if shown == "" {
+			shown = "no host"
+		}
+		return fmt.Errorf("advertised %s address is not routable (%s), specify it via -%s-addr or -%s-adv-addr", what, shown, flagPrefix, flagPrefix)
+	}
+	return nil
 }
 
 // parseLevel accepts the four level names only (slog would also take "ERROR+4", which would silence

@@ -100,7 +100,9 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 	}
 	if cfg.join != "" && cfg.bootstrapExpect == 0 {
 		for _, j := range cfg.joinAddrs() {
-			if j == raftAdv || j == httpAdv || j == "http://"+httpAdv {
+			if joinsItself(j, raftAdv, httpAdv, cfg.raftAddr, cfg.httpAddr) {
+				raftLn.Close()
+				httpLn.Close()
 				return errors.New("node cannot join with itself unless bootstrapping")
 			}
 		}

@@ -41,7 +41,7 @@ func (c *securityFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.httpVerifyCommonName, "http-verify-common-name", "", "Common name required in HTTPS client certificates")
 	fs.StringVar(&c.nodeCert, "node-cert", "", "Path to the X.509 certificate for node-to-node TLS (with -node-key)")
 	fs.StringVar(&c.nodeKey, "node-key", "", "Path to the X.509 private key for node-to-node TLS")
-	fs.StringVar(&c.nodeCA, "node-ca-cert", "", "Path to the CA certificate that signs the other nodes' certificates")
+	fs.StringVar(&c.nodeCA, "node-ca-cert", "", "Path to the CA certificate that signs the other nodes' certificates (if not set, the system's roots)")
 	fs.BoolVar(&c.nodeVerifyClient, "node-verify-client", false, "Require and verify the certificates of nodes that connect (always on with node TLS; accepted for rqlite compatibility)")
 	fs.BoolVar(&c.nodeNoVerify, "node-no-verify", false, "Skip verification of other nodes' certificates")
 	fs.StringVar(&c.nodeVerifyServerName, "node-verify-server-name", "", "Host name expected in other nodes' certificates")
@@ -69,9 +69,6 @@ func (c *securityFlags) validate() error {
 	}
 	if c.httpVerifyClient && c.httpCA == "" {
 		return errors.New("-http-verify-client needs -http-ca-cert: without it any publicly issued certificate would be accepted")
-	}
-	if c.nodeCert != "" && c.nodeCA == "" && !c.nodeNoVerify {
-		return errors.New("node TLS needs -node-ca-cert, the CA that signs every node's certificate (or -node-no-verify)")
 	}
 	if c.joinAs != "" && c.auth == "" {
 		return errors.New("-join-as names a user of the credentials file: -auth is needed too")
@@ -121,8 +118,9 @@ func (c *securityFlags) load() (*security, error) {
 	}
 	sec.httpClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: clientCfg}}
 	if c.nodeCert != "" {
-		// Node TLS is always mutual: a node that connects must show a certificate the CA signed, or it could
-		// send raft messages, snapshots and internal calls as if it were a member.
+		// Node TLS is always mutual: a node that connects must show a certificate the CA signed (the system's
+		// roots when -node-ca-cert is not given), or it could send raft messages, snapshots and internal calls
+		// as if it were a member.
 		server, err := tlsconfig.Server(tlsconfig.Options{CertFile: c.nodeCert, KeyFile: c.nodeKey, CAFile: c.nodeCA,
 			VerifyClient: !c.nodeNoVerify, CommonName: c.nodeVerifyCommonName})
 		if err != nil {
