@@ -50,6 +50,9 @@ type Config struct {
 	MaxResultBytes int64
 	// RemoveOnShutdown: leave the cluster on graceful shutdown (-raft-cluster-remove-shutdown).
 	RemoveOnShutdown bool
+	// RecoverForce lets a peers.json recovery go ahead although a majority of the voters is reachable
+	// (-raft-recover-force).
+	RecoverForce bool
 	// BootstrapGrace is how long a node with no data and nothing to join waits for an existing cluster to
 	// contact it (which means it is a wiped member coming back) before it bootstraps a new cluster.
 	BootstrapGrace time.Duration

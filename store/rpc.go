@@ -25,6 +25,8 @@ const (
 	rpcStepdown uint8 = 6
 	rpcLoad     uint8 = 7
 	rpcBackup   uint8 = 8 // stream
+	// rpcRecoverState: a survivor's log position during a peers.json recovery (JSON, peersjson.go).
+	rpcRecoverState uint8 = 9
 )
 
 // Remote errors arrive as text; these are the ones callers recognise.
@@ -95,6 +97,8 @@ func (s *Store) handleRPC(ctx context.Context, method uint8, req []byte) ([]byte
 		return nil, s.stepdownLocal(ctx, sr.GetNodeId(), sr.GetWait())
 	case rpcLoad:
 		return nil, s.serveLoad(ctx, req)
+	case rpcRecoverState:
+		return s.serveRecoveryState(req)
 	}
 	return nil, fmt.Errorf("unknown internal call %d", method)
 }

@@ -109,8 +109,10 @@ type Store struct {
 	// bootPending: a booted database is in place but the log was not compacted past it (see bootMarker).
 	bootPending bool
 
-	clusterID     atomic.Uint64 // see clusterid.go; 0 until the node bootstraps or joins
-	foreignWarned atomic.Int64  // unix nanos of the last warnForeignCluster
+	clusterID atomic.Uint64 // see clusterid.go; 0 until the node bootstraps or joins
+	// recovery is this node's log position while it recovers with peers.json (peersjson.go), or nil.
+	recovery      atomic.Pointer[recoveryState]
+	foreignWarned atomic.Int64 // unix nanos of the last warnForeignCluster
 
 	running atomic.Bool // the raft loop has started
 	started time.Time
@@ -271,6 +273,9 @@ func (s *Store) fail(err error) {
 // bootstraps a new one. It returns once raft runs; the node may not know a leader yet.
 func (s *Store) Start(ctx context.Context) error {
 	if !s.fresh() {
+		if err := s.recoverFromPeersFile(ctx); err != nil {
+			return err
+		}
 		if len(s.cfg.Join) > 0 && s.onlyMember() {
 			return errors.New("node is the only node in a single-node cluster, joining other clusters not supported (start it without -join to run that cluster, or delete its data directory to join another)")
 		}
@@ -280,6 +285,9 @@ func (s *Store) Start(ctx context.Context) error {
 		// Already a member: its entry changes only if its addresses or suffrage did (refresh.go).
 		go s.refreshMembership()
 		return nil
+	}
+	if _, err := os.Stat(s.peersPath()); err == nil {
+		return fmt.Errorf("%s: this node holds no data, and peers.json recovery is for the nodes that survived with the cluster's data; remove the file and start this node with -join to add it", s.peersPath())
 	}
 	switch {
 	case s.cfg.BootstrapExpect > 0 && len(s.cfg.Join) > 0:

@@ -36,6 +36,7 @@ type config struct {
 	raftHeartbeatTimeout  time.Duration
 	raftLogLevel          string
 	clusterRemoveShutdown bool
+	recoverForce          bool
 	fk                    bool
 
 	allowOrigin string
@@ -81,6 +82,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.raftHeartbeatTimeout, "raft-heartbeat-timeout", time.Second, "Raft heartbeat timeout: followers hear from the leader ten times per period")
 	fs.StringVar(&c.raftLogLevel, "raft-log-level", "WARN", "Minimum log level for Raft module (ERROR, WARN, INFO, DEBUG)")
 	fs.BoolVar(&c.clusterRemoveShutdown, "raft-cluster-remove-shutdown", false, "Remove this node from the cluster when it shuts down gracefully")
+	fs.BoolVar(&c.recoverForce, "raft-recover-force", false, "Recover with <data>/raft/peers.json even when a majority of the voters is reachable (splits the cluster: for experts)")
 	fs.BoolVar(&c.fk, "fk", false, "Enable SQLite foreign key constraints")
 	fs.StringVar(&c.allowOrigin, "http-allow-origin", "", "Value of the Access-Control-Allow-Origin header (CORS); none if empty")
 	fs.Int64Var(&c.maxBody, "http-max-body", 64<<20, "Largest request body accepted, in bytes (larger ones get 413)")

@@ -117,7 +117,7 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 		BootstrapExpect: cfg.bootstrapExpect, BootstrapExpectTimeout: cfg.bootstrapExpectTimeout,
 		SnapshotThreshold: cfg.raftSnap, SnapshotInterval: cfg.raftSnapInt,
 		HeartbeatTimeout: cfg.raftHeartbeatTimeout, ElectionTimeout: cfg.raftElectionTimeout,
-		ForeignKeys: cfg.fk, MaxResultBytes: cmp.Or(cfg.maxResult, -1), RemoveOnShutdown: cfg.clusterRemoveShutdown, Version: version,
+		ForeignKeys: cfg.fk, MaxResultBytes: cmp.Or(cfg.maxResult, -1), RemoveOnShutdown: cfg.clusterRemoveShutdown, RecoverForce: cfg.recoverForce, Version: version,
 		Logger: log.With("node", nodeIDOr(cfg.nodeID, raftAdv)), RaftLogger: raftLog.With("node", nodeIDOr(cfg.nodeID, raftAdv)),
 	})
 	if err != nil {
