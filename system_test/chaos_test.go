@@ -24,11 +24,18 @@ import (
 // chaosDuration sets the length of each chaos run; `make chaos` runs the long ones.
 var chaosDuration = flag.Duration("chaos", 0, "length of each chaos run (0: the short runs of the normal suite)")
 
+// chaosHealBound is how long a cluster may take, once the faults stop, to have every node voting again
+// and take a write.
+const chaosHealBound = 60 * time.Second
+
 // chaosCluster is a cluster whose Raft traffic goes through a faultNet.
 type chaosCluster struct {
 	t     *testing.T
 	net   *faultNet
 	nodes []*node
+	spare *node // joins and leaves again, for membership churn
+	// slowestBack is the longest a restarted or rejoining node took to vote again.
+	slowestBack time.Duration
 	id    string // cluster ID
 	mu    sync.Mutex
 	log   []string
@@ -60,6 +67,12 @@ func newChaosCluster(t *testing.T, n int) *chaosCluster {
 	}
 	waitVoters(t, c.nodes, n)
 	c.id = sameClusterID(t, c.nodes...)
+	c.spare = newNode(t, fmt.Sprintf("n%d", n+1))
+	adv, err := c.net.add(c.spare.id, c.spare.raftAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.spare.raftAdv = adv
 	return c
 }
 
@@ -67,9 +80,13 @@ func newChaosCluster(t *testing.T, n int) *chaosCluster {
 // its data rejoins under a new identity and must catch up first): only then is its fault undone. A node
 // that does not get there while the rest of the cluster is healthy is a bug.
 func (c *chaosCluster) restarted(victim *node) {
-	deadline := time.Now().Add(60 * time.Second)
+	start := time.Now()
+	deadline := start.Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if c.isMember(victim) {
+			c.mu.Lock()
+			c.slowestBack = max(c.slowestBack, time.Since(start))
+			c.mu.Unlock()
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -129,7 +146,7 @@ func (c *chaosCluster) nemesis(stop <-chan struct{}) {
 		case <-time.After(time.Duration(500+rand.IntN(1500)) * time.Millisecond):
 		}
 		victim := c.pick()
-		switch rand.IntN(9) {
+		switch rand.IntN(12) {
 		case 0:
 			c.note("kill", "kill -9 %s, restart", victim.id)
 			victim.kill()
@@ -181,8 +198,138 @@ func (c *chaosCluster) nemesis(stop <-chan struct{}) {
 			corruptDB(victim)
 			victim.start()
 			c.restarted(victim)
+		case 9:
+			c.transfer(victim)
+		case 10:
+			c.removeAndRejoin(victim)
+		case 11:
+			c.addAndRemoveSpare()
 		}
 	}
+}
+
+// other is a running node other than n, or nil.
+func (c *chaosCluster) other(n *node) *node {
+	for _, k := range rand.Perm(len(c.nodes)) {
+		if o := c.nodes[k]; o != n && o.running() {
+			return o
+		}
+	}
+	return nil
+}
+
+// remove asks a node other than victim to take victim out of the cluster.
+func (c *chaosCluster) remove(victim *node) error {
+	through := c.other(victim)
+	if through == nil {
+		return fmt.Errorf("no node to ask")
+	}
+	resp, err := httpDo(http.MethodDelete, through.url("/remove?timeout=10s"), `{"id":"`+victim.id+`"}`)
+	if err != nil {
+		return err
+	}
+	if resp.status != 200 {
+		return fmt.Errorf("DELETE /remove through %s: %d %s", through.id, resp.status, resp.body)
+	}
+	return nil
+}
+
+// transfer hands leadership to victim (or away from it, if it leads).
+func (c *chaosCluster) transfer(victim *node) {
+	to := victim
+	if victim.isLeader() {
+		to = c.other(victim)
+	}
+	through := c.other(nil)
+	if to == nil || through == nil {
+		return
+	}
+	c.note("transfer", "leadership to %s (asked through %s)", to.id, through.id)
+	resp, err := httpDo(http.MethodPost, through.url("/leader?wait&timeout=5s"), `{"id":"`+to.id+`"}`)
+	if err != nil || resp.status != 200 {
+		c.note("transfer-refused", "%v %v", err, resp)
+	}
+}
+
+// removeAndRejoin removes victim, stops it, deletes its data and starts it again joining through another
+// node, then waits until it votes again.
+func (c *chaosCluster) removeAndRejoin(victim *node) {
+	c.note("remove-rejoin", "remove %s, stop it, delete its data, start it with -join", victim.id)
+	if err := c.remove(victim); err != nil {
+		c.note("remove-refused", "%s: %v", victim.id, err)
+		return
+	}
+	victim.stop()
+	os.RemoveAll(victim.dir)
+	through := c.other(victim)
+	if through == nil {
+		through = c.nodes[0]
+	}
+	victim.flags = append(withoutJoin(victim.flags), "-join", through.raftAdv)
+	victim.start()
+	c.restarted(victim)
+}
+
+// addAndRemoveSpare adds a node with an empty data directory, waits until it votes, then removes it.
+func (c *chaosCluster) addAndRemoveSpare() {
+	through := c.other(nil)
+	if through == nil {
+		return
+	}
+	sp := c.spare
+	c.note("add-remove", "%s joins through %s, becomes a voter, is removed", sp.id, through.id)
+	os.RemoveAll(sp.dir)
+	sp.flags = []string{"-join", through.raftAdv, "-raft-snap", "300", "-raft-snap-int", "500ms"}
+	sp.start()
+	deadline := time.Now().Add(60 * time.Second)
+	for !isVoterSeenBy(sp, sp.id) {
+		if time.Now().After(deadline) {
+			c.t.Errorf("%s did not become a voter within 60s of joining", sp.id)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.remove(sp)
+		if err == nil {
+			break
+		}
+		if attempt == 50 {
+			c.t.Errorf("could not remove %s: %v", sp.id, err)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	sp.stop()
+}
+
+func withoutJoin(flags []string) []string {
+	var out []string
+	for i := 0; i < len(flags); i++ {
+		if flags[i] == "-join" {
+			i++
+			continue
+		}
+		out = append(out, flags[i])
+	}
+	return out
+}
+
+type httpResult struct {
+	status int
+	body   string
+}
+
+func httpDo(method, u, body string) (httpResult, error) {
+	req, _ := http.NewRequest(method, u, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	if err != nil {
+		return httpResult{}, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return httpResult{resp.StatusCode, string(b)}, nil
 }
 
 // split isolates victim from the others, or (in a larger cluster) splits off a minority containing it.
@@ -313,19 +460,36 @@ func runChaos(t *testing.T, n int, d time.Duration) {
 	time.Sleep(d)
 	close(nemesisStop)
 	nwg.Wait()
-	// Faults over: every node up and reachable, then a little more traffic, then stop the clients.
+	// Faults over: every node up and reachable, then a little more traffic, then stop the clients. The
+	// cluster must heal by itself: every node a voter again, writes taken, identical databases.
 	c.net.heal()
 	for _, nd := range c.nodes {
 		if !nd.running() {
 			nd.start()
 		}
 	}
+	healStart := time.Now()
+	waitFor(t, "the cluster to heal (every node a voter, a write taken)", chaosHealBound, func() bool {
+		for _, nd := range c.nodes {
+			if !c.isMember(nd) {
+				return false
+			}
+		}
+		l := c.leader()
+		if l == nil {
+			return false
+		}
+		_, err := l.execute("CREATE TABLE IF NOT EXISTS healed (x)")
+		return err == nil
+	})
+	healed := time.Since(healStart)
 	time.Sleep(2 * time.Second)
 	close(stop)
 	wg.Wait()
 
 	c.mu.Lock()
-	t.Logf("%d-node run, %s: faults %v", n, d, c.count)
+	t.Logf("%d-node run, %s: faults %v; a restarted or rejoining node voted again within %s at most; healed %s after the last fault (bound %s)",
+		n, d, c.count, c.slowestBack.Round(time.Millisecond), healed.Round(time.Millisecond), chaosHealBound)
 	for _, l := range c.log {
 		t.Log("  " + l)
 	}
