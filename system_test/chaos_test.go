@@ -36,10 +36,10 @@ type chaosCluster struct {
 	spare *node // joins and leaves again, for membership churn
 	// slowestBack is the longest a restarted or rejoining node took to vote again.
 	slowestBack time.Duration
-	id    string // cluster ID
-	mu    sync.Mutex
-	log   []string
-	count map[string]int
+	id          string // cluster ID
+	mu          sync.Mutex
+	log         []string
+	count       map[string]int
 }
 
 func newChaosCluster(t *testing.T, n int) *chaosCluster {
