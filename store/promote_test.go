@@ -60,4 +60,3 @@ func TestNewLeaderFinishesPromotion(t *testing.T) {
 	})
 	waitRows(t, n4, "t", 1)
 }
-
