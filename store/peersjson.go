@@ -90,6 +90,11 @@ func readPeersFile(path string) ([]peerEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
+	return parsePeers(path, b)
+}
+
+// parsePeers checks the content of peers.json; path names it in errors.
+func parsePeers(path string, b []byte) ([]peerEntry, error) {
 	var peers []peerEntry
 	if err := json.Unmarshal(b, &peers); err != nil {
 		return nil, fmt.Errorf("%s: not a JSON array of {\"id\", \"address\", \"non_voter\"}: %w", path, err)
