@@ -47,12 +47,20 @@ func (s *Store) Join(ctx context.Context, m *command.Member) error {
 		_, err := s.callLeader(ctx, rpcJoin, &command.JoinRequest{Member: m})
 		return err
 	}
+	var applied *raftpb.ConfChangeV2
 	for {
 		cc, err := s.joinChange(m)
 		if err != nil || cc == nil {
 			return err
 		}
-		if err := s.proposeConfChange(ctx, cc); err != nil && !errors.Is(err, errConfDropped) {
+		if applied != nil && proto.Equal(cc, applied) {
+			// Committed, yet the membership does not hold m: every node cancelled the change (confcheck.go).
+			return fmt.Errorf("the membership change for %s was cancelled: it would have left an invalid configuration", m.GetNodeId())
+		}
+		err = s.proposeConfChange(ctx, cc)
+		if err == nil {
+			applied = cc
+		} else if !errors.Is(err, errConfDropped) {
 			return err
 		}
 		select {
@@ -72,6 +80,9 @@ func (s *Store) joinChange(m *command.Member) (*raftpb.ConfChangeV2, error) {
 			return nil, nil
 		}
 		if !m.GetVoter() && isVoter(cs, id) {
+			if len(cs.GetVoters()) == 1 {
+				return nil, fmt.Errorf("cannot make %s a non-voter: it is the only voter", m.GetNodeId())
+			}
 			return confChange([]*raftpb.ConfChangeSingle{change(raftpb.ConfChangeAddLearnerNode, id)}, m)
 		}
 		return confChange([]*raftpb.ConfChangeSingle{change(raftpb.ConfChangeUpdateNode, id)}, m)

@@ -5,13 +5,15 @@ import (
 	"go.etcd.io/raft/v3/confchange"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
-	"google.golang.org/protobuf/proto"
 )
 
-// checkConfChange reports whether raft would accept cc on top of the current configuration. Raft checks
-// only that no other change is pending when a change is proposed; one that turns out invalid when it is
-// applied (two concurrent removals leaving no voter) makes it panic, on every restart too, since the entry
-// is committed. Every node applies the same changes in the same order, so they all decide alike.
+// Raft checks only that no other change is pending when a change is proposed; one that turns out invalid
+// when it is applied (two concurrent removals leaving no voter, a simple change while the configuration
+// is joint) makes it panic, on every restart too, since the entry is committed. So every conf change is
+// checked before raft applies it, and an invalid one is not handed to raft at all: the configuration stays
+// as it was. Every node applies the same changes in the same order, so they all decide alike.
+
+// checkConfChange reports whether raft would accept cc on top of the node's current configuration.
 func checkConfChange(rn *raft.RawNode, cc raftpb.ConfChangeI) error {
 	cfg := rn.Status().Config
 	prs := tracker.ProgressMap{}
@@ -24,33 +26,42 @@ func checkConfChange(rn *raft.RawNode, cc raftpb.ConfChangeI) error {
 	add(cfg.Voters[1], false)
 	add(cfg.Learners, true)
 	add(cfg.LearnersNext, true)
-	changer := confchange.Changer{Tracker: tracker.ProgressTracker{Config: cfg, Progress: prs}, LastIndex: 1}
-	v2 := cc.AsV2()
-	var err error
-	if v2.LeaveJoint() {
-		_, _, err = changer.LeaveJoint()
-	} else if autoLeave, ok := v2.EnterJoint(); ok {
-		_, _, err = changer.EnterJoint(autoLeave, v2.GetChanges()...)
-	} else {
-		_, _, err = changer.Simple(v2.GetChanges()...)
-	}
+	_, _, err := applyConf(cfg, prs, cc)
 	return err
 }
 
-// cancelConfChange turns cc into a change raft applies as nothing: a change to node 0 is skipped (the way
-// etcd rejects a change after it is committed).
-func cancelConfChange(cc raftpb.ConfChangeI) raftpb.ConfChangeI {
-	switch c := cc.(type) {
-	case *raftpb.ConfChange:
-		out := proto.Clone(c).(*raftpb.ConfChange)
-		out.NodeId = new(uint64(0))
-		return out
-	case *raftpb.ConfChangeV2:
-		out := proto.Clone(c).(*raftpb.ConfChangeV2)
-		for _, ch := range out.Changes {
-			ch.NodeId = new(uint64(0))
-		}
-		return out
+// applyConf applies cc to a configuration as raft would, or says why raft would refuse it.
+func applyConf(cfg tracker.Config, prs tracker.ProgressMap, cc raftpb.ConfChangeI) (tracker.Config, tracker.ProgressMap, error) {
+	changer := confchange.Changer{Tracker: tracker.ProgressTracker{Config: cfg, Progress: prs}, LastIndex: 1}
+	v2 := cc.AsV2()
+	if v2.LeaveJoint() {
+		return changer.LeaveJoint()
 	}
-	return cc
+	if autoLeave, ok := v2.EnterJoint(); ok {
+		return changer.EnterJoint(autoLeave, v2.GetChanges()...)
+	}
+	return changer.Simple(v2.GetChanges()...)
+}
+
+// replayConf applies conf change entries to the configuration cs as every node does: changes raft
+// would refuse are skipped. It returns the resulting ConfState (joint, if the entries leave it joint).
+func replayConf(cs *raftpb.ConfState, ents []*raftpb.Entry) (*raftpb.ConfState, error) {
+	cfg, prs, err := confchange.Restore(confchange.Changer{Tracker: tracker.MakeProgressTracker(1, 0), LastIndex: 1}, cs)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if e.GetType() != raftpb.EntryConfChange && e.GetType() != raftpb.EntryConfChangeV2 {
+			continue
+		}
+		cc, _, _, err := decodeConfChange(e)
+		if err != nil {
+			continue // every node skipped it alike
+		}
+		if c, p, err := applyConf(cfg, prs, cc); err == nil {
+			cfg, prs = c, p
+		}
+	}
+	tr := tracker.ProgressTracker{Config: cfg, Progress: prs}
+	return tr.ConfState(), nil
 }

@@ -41,8 +41,48 @@ func TestCancelsChangeThatLeavesNoVoter(t *testing.T) {
 	if err := checkConfChange(rn, remove(2)); err == nil {
 		t.Fatal("removing the last voter was judged valid")
 	}
-	cs := rn.ApplyConfChange(cancelConfChange(remove(2))) // must not panic
-	if len(cs.GetVoters()) != 1 || cs.GetVoters()[0] != 2 {
-		t.Errorf("conf state after the cancelled change: %v", cs)
+	// A simple change while the configuration is joint would panic raft as well.
+	add := func(ids ...uint64) *raftpb.ConfChangeV2 {
+		cc := &raftpb.ConfChangeV2{}
+		for _, id := range ids {
+			cc.Changes = append(cc.Changes, change(raftpb.ConfChangeAddNode, id))
+		}
+		return cc
+	}
+	if err := checkConfChange(rn, add(3, 4)); err != nil {
+		t.Fatalf("adding two voters in one joint change is valid: %v", err)
+	}
+	rn.ApplyConfChange(add(3, 4))
+	if err := checkConfChange(rn, add(5)); err == nil {
+		t.Fatal("a simple change in a joint configuration was judged valid")
+	}
+	if err := checkConfChange(rn, &raftpb.ConfChangeV2{}); err != nil {
+		t.Fatalf("leaving the joint configuration is valid: %v", err)
+	}
+}
+
+// replayConf follows the log's conf changes as raft applies them: into and out of a joint
+// configuration, skipping the changes raft would refuse.
+func TestReplayConfFollowsRaft(t *testing.T) {
+	entry := func(i uint64, cc *raftpb.ConfChangeV2) *raftpb.Entry {
+		b, _ := proto.Marshal(cc)
+		return &raftpb.Entry{Type: raftpb.EntryConfChangeV2.Enum(), Index: new(i), Term: new(uint64(1)), Data: b}
+	}
+	joint := &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{change(raftpb.ConfChangeAddNode, 4), change(raftpb.ConfChangeAddNode, 5)}}
+	simple := &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{change(raftpb.ConfChangeRemoveNode, 1)}}
+	start := &raftpb.ConfState{Voters: []uint64{1, 2, 3}}
+	cs, err := replayConf(start, []*raftpb.Entry{entry(1, joint), entry(2, simple)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.GetVotersOutgoing()) != 3 || len(cs.GetVoters()) != 5 {
+		t.Fatalf("after a joint change and a refused simple one: %v, want joint {1..5} & {1,2,3}", cs)
+	}
+	cs, err = replayConf(start, []*raftpb.Entry{entry(1, joint), entry(2, &raftpb.ConfChangeV2{}), entry(3, simple)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.GetVotersOutgoing()) != 0 || len(cs.GetVoters()) != 4 {
+		t.Fatalf("after joining, leaving and removing 1: %v, want voters {2,3,4,5}", cs)
 	}
 }

@@ -79,8 +79,10 @@ func (s *Store) applyFailed(f *applyFailures, first uint64, err error) {
 	if kind == "" {
 		kind = "cannot write the database"
 	}
-	fe := &FaultError{Kind: kind, What: "apply the log to its database", Cause: err}
-	s.applyFault.Store(&applyFault{err: fe, since: f.since})
+	if s.applyFault.Load() == nil {
+		// Published once per fault: the raft loop tells one fault from the next by this pointer.
+		s.applyFault.Store(&applyFault{err: &FaultError{Kind: kind, What: "apply the log to its database", Cause: err}, since: f.since})
+	}
 	s.waiters.failAll(fmt.Errorf("%s: this node could not finish the request; it may or may not be applied", kind))
 	switch {
 	case f.reported.IsZero():

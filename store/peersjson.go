@@ -3,22 +3,16 @@ package store
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
-
-	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
-
-	"github.com/raftlite/raftlite/command"
 )
 
 // Recovering from a lost quorum. When a majority of the voters is gone for good, Raft cannot commit
@@ -29,33 +23,33 @@ import (
 //
 // and starts them. Each survivor then, before it runs raft:
 //
-//  1. publishes its log position (last term and index, commit index) and waits until every node the file
-//     lists answers with the same file;
-//  2. refuses if a majority of the voters of its last configuration is reachable: that cluster needs no
-//     recovery, and recovering would split it (-raft-recover-force overrides);
-//  3. picks the survivor with the most up-to-date log (last term, then last index, then node-id), as an
-//     election would: every entry a survivor knows committed is in that log, except in a history where
-//     the lost majority alone held it, which no method can bring back;
-//  4. on that node only, counts every entry of its log as committed and appends one conf change per
-//     member to drop, promote or demote, so that the configuration becomes exactly the listed nodes (one
-//     voter change per entry, as raft allows without a quorum of the old configuration);
-//  5. moves every survivor to a new cluster ID, so that a lost node that comes back with its old data is
-//     refused instead of rejoining the old history, and renames peers.json to peers.info.
+//  1. publishes its log position (last term and index, commit index and its term) and waits until every
+//     node the file lists answers with the same file;
+//  2. finds the highest commit index any survivor knows, and the survivors whose logs hold that entry;
+//     among those, the one with the most up-to-date log (last term, last index, then node-id) is the
+//     source: every entry any survivor knows committed is in its log (unless only the lost nodes held it,
+//     which no method can bring back);
+//  3. the source decides (recoverplan.go): it refuses if a majority of its last configuration's voters is
+//     reachable (that cluster needs no recovery, and recovering would split it; -raft-recover-force
+//     overrides), and otherwise counts its whole log as committed and appends the conf changes that make
+//     the configuration exactly the listed nodes; it publishes the decision, which the others follow;
+//  4. every survivor moves to the new cluster ID of the decision, so that a lost node that comes back with
+//     its old data is refused instead of rejoining the old history, and renames peers.json to peers.info.
 //
-// The other survivors keep their data and Raft IDs: the chosen node becomes leader and brings them up to
-// its log, and raft drops any entry of theirs that it lacks, which was never known committed. A survivor
-// that knows an entry committed which the chosen node lacks (possible only when the lost nodes alone held
-// it) cannot be reconciled: it is left out of the new configuration and stops, saying how to rejoin
-// empty.
+// The decision is written to peers.decided before anything changes, and a restart resumes it, so a crash
+// half-way leaves nothing half done. The other survivors keep their data and Raft IDs: the source leads
+// and brings them to its log, and raft drops any entry of theirs that it lacks, which was never known
+// committed. A survivor that knows an entry committed which the source lacks is left out and stops,
+// saying how to rejoin empty.
 //
 // etcd's --force-new-cluster is the single-survivor case of this: it also commits the survivor's whole log
-// and appends conf changes that remove every other member. etcd has no multi-survivor form; its
-// answer is a snapshot restore on every node. peers.json with several survivors needs every listed node
-// up at once; with one, it is exactly --force-new-cluster.
+// and appends conf changes that remove every other member. etcd has no multi-survivor form; there, every
+// member is restored from one snapshot.
 
 const (
 	peersFile       = "peers.json"
 	peersDoneFile   = "peers.info"
+	peersDecided    = "peers.decided"
 	peersGatherTime = 5 * time.Minute
 )
 
@@ -66,8 +60,9 @@ type peerEntry struct {
 	NonVoter bool   `json:"non_voter"`
 }
 
-// recoveryState is what a survivor tells the others while it recovers (rpcRecoverState, JSON), with its
-// log position from before it changed anything; it keeps answering after it is done, for slower peers.
+// recoveryState is what a survivor tells the others while it recovers (rpcRecoverState, JSON): its log
+// position from before it changed anything and, once made, the source's decision. It keeps answering
+// after it is done, for slower peers.
 type recoveryState struct {
 	NodeID     string `json:"node_id"`
 	RaftID     uint64 `json:"raft_id"`
@@ -76,10 +71,22 @@ type recoveryState struct {
 	LastIndex  uint64 `json:"last_index"`
 	Commit     uint64 `json:"commit"`
 	CommitTerm uint64 `json:"commit_term"`
-	// TermAt is the term of the entry at the index the caller asked about; Compacted means that index is
-	// at or below this node's snapshot (committed, so it agrees with every log).
-	TermAt    uint64 `json:"term_at"`
-	Compacted bool   `json:"compacted"`
+	// TermAt is the term of the entry at the index the caller asked about (0: not in the log); Compacted
+	// means that index is at or below this node's snapshot (committed, so it agrees with every log).
+	TermAt    uint64    `json:"term_at"`
+	Compacted bool      `json:"compacted"`
+	Decision  *decision `json:"decision,omitempty"`
+}
+
+// holds reports whether the node that answered holds the entry (index, term).
+func (st recoveryState) holds(term uint64) bool {
+	return st.Compacted || (term != 0 && st.TermAt == term)
+}
+
+// recovery is a survivor's state as it serves it to the others.
+type recovery struct {
+	state    atomic.Pointer[recoveryState]
+	decision atomic.Pointer[decision]
 }
 
 func (s *Store) peersPath() string { return filepath.Join(s.cfg.DataDir, "raft", peersFile) }
@@ -130,6 +137,12 @@ func (s *Store) recoverFromPeersFile(ctx context.Context) error {
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		return nil
 	}
+	if d, err := readDecision(s.decidedPath()); err != nil {
+		return err
+	} else if d != nil {
+		s.log.Warn("peers.json recovery: resuming the decision recorded before a restart", "source", d.Source)
+		return s.carryOut(d)
+	}
 	peers, err := readPeersFile(path)
 	if err != nil {
 		return err
@@ -142,42 +155,34 @@ func (s *Store) recoverFromPeersFile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.recovery.Store(&mine)
+	s.recovery.state.Store(&mine)
 	s.log.Warn("peers.json found: recovering from a lost quorum; waiting for every listed node", "file", path, "nodes", len(peers))
 
 	states, err := s.gatherRecoveryStates(ctx, peers, self, mine)
 	if err != nil {
 		return err
 	}
-	cfg, err := s.logConfiguration()
+	source, err := s.chooseSource(ctx, peers, states)
 	if err != nil {
 		return err
 	}
-	if err := s.checkQuorumLost(ctx, cfg, states); err != nil {
-		return err
-	}
-	source := chooseSource(states)
-	newCluster := recoveredClusterID(source)
+	var d *decision
 	if source.RaftID == s.raftID {
-		if err := s.rewriteConfiguration(cfg, peers, states); err != nil {
+		d, err = s.decide(ctx, peers, states)
+		if err != nil {
+			// The others follow this node's decision: give them a moment to read the refusal before it stops.
+			s.recovery.decision.Store(&decision{Source: s.cfg.NodeID, Refused: err.Error()})
+			s.sleepUnlessStopped(5 * time.Second)
 			return err
 		}
-	} else if !s.agreesWith(ctx, source, peers) {
-		return fmt.Errorf("peers.json recovery: this node knows entries committed that %s, the survivor with the most up-to-date log, lacks (only the lost nodes held them): it cannot rejoin with its data. Move its data directory aside and start it with -join %s to rejoin empty",
-			source.NodeID, peers[slices.IndexFunc(peers, func(p peerEntry) bool { return p.ID == source.NodeID })].Address)
-	}
-	if err := s.setClusterID(newCluster); err != nil {
+		s.recovery.decision.Store(d)
+	} else if d, err = s.followSource(ctx, source, addressOf(peers, source.NodeID)); err != nil {
 		return err
 	}
-	if err := os.Rename(path, filepath.Join(filepath.Dir(path), peersDoneFile)); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
-	}
-	if err := syncPath(filepath.Dir(path)); err != nil {
+	if err := writeDecision(s.decidedPath(), d); err != nil {
 		return err
 	}
-	s.log.Warn("peers.json recovery done: the cluster is now the listed nodes, under a new cluster ID; nodes that were lost must rejoin empty",
-		"log_from", source.NodeID, "last_index", source.LastIndex, "cluster_id", fmt.Sprintf("%x", newCluster))
-	return nil
+	return s.carryOut(d)
 }
 
 // logPosition is this node's part of the recovery: its log's position.
@@ -191,14 +196,18 @@ func (s *Store) logPosition(digest string) (recoveryState, error) {
 	if err != nil {
 		return recoveryState{}, fmt.Errorf("peers.json recovery: term of the last entry %d: %w", last, err)
 	}
-	commitTerm, _ := s.rlog.Term(hs.GetCommit()) // 0 when compacted: the commit is then below the snapshot
+	commitTerm, err := s.rlog.Term(hs.GetCommit())
+	if err != nil {
+		return recoveryState{}, fmt.Errorf("peers.json recovery: term of the committed entry %d: %w", hs.GetCommit(), err)
+	}
 	return recoveryState{NodeID: s.cfg.NodeID, RaftID: s.raftID, Digest: digest, LastTerm: lastTerm, LastIndex: last,
 		Commit: hs.GetCommit(), CommitTerm: commitTerm}, nil
 }
 
-// serveRecoveryState answers another survivor: this node's position, and its term at the index asked.
+// serveRecoveryState answers another survivor: this node's position, its term at the index asked, and
+// its decision if it is the source and has made it.
 func (s *Store) serveRecoveryState(req []byte) ([]byte, error) {
-	st := s.recovery.Load()
+	st := s.recovery.state.Load()
 	if st == nil {
 		return nil, errors.New("this node is not recovering with peers.json")
 	}
@@ -209,13 +218,19 @@ func (s *Store) serveRecoveryState(req []byte) ([]byte, error) {
 		return nil, fmt.Errorf("decode recovery state request: %w", err)
 	}
 	out := *st
-	snap, _ := s.rlog.Snapshot()
-	if ask.Index <= snap.GetMetadata().GetIndex() {
-		out.Compacted = true
-	} else if t, err := s.rlog.Term(ask.Index); err == nil {
-		out.TermAt = t
-	}
+	out.TermAt, out.Compacted = s.termAt(ask.Index)
+	out.Decision = s.recovery.decision.Load()
 	return json.Marshal(out)
+}
+
+// termAt is the term of this node's entry at index, or whether that index is behind its snapshot.
+func (s *Store) termAt(index uint64) (term uint64, compacted bool) {
+	snap, _ := s.rlog.Snapshot()
+	if index < snap.GetMetadata().GetIndex() {
+		return 0, true
+	}
+	t, _ := s.rlog.Term(index)
+	return t, false
 }
 
 // askRecoveryState asks the survivor at addr for its state and its term at index.
@@ -235,282 +250,99 @@ func (s *Store) askRecoveryState(ctx context.Context, addr string, index uint64)
 }
 
 // gatherRecoveryStates waits until every listed node answers with the same peers.json.
-func (s *Store) gatherRecoveryStates(ctx context.Context, peers []peerEntry, self int, mine recoveryState) ([]recoveryState, error) {
+func (s *Store) gatherRecoveryStates(ctx context.Context, peers []peerEntry, self int, mine recoveryState) (map[string]recoveryState, error) {
 	states := map[string]recoveryState{peers[self].ID: mine}
+	err := s.untilAll(ctx, peers, func(p peerEntry) (bool, error) {
+		if _, ok := states[p.ID]; ok {
+			return true, nil
+		}
+		st, err := s.askRecoveryState(ctx, p.Address, 0)
+		switch {
+		case err != nil:
+			return false, err
+		case st.Digest != mine.Digest:
+			return false, fmt.Errorf("peers.json recovery: node %s at %s recovers with a different peers.json: put the same file on every listed node", p.ID, p.Address)
+		case st.NodeID != p.ID:
+			return false, fmt.Errorf("peers.json recovery: the node at %s is %s, not %s as peers.json says", p.Address, st.NodeID, p.ID)
+		}
+		states[p.ID] = st
+		return true, nil
+	})
+	return states, err
+}
+
+// untilAll calls ask for every listed node until each has answered true, for up to peersGatherTime,
+// saying every 10 s which nodes it still waits for. An answer of false with an error that is not a
+// network error ends the wait at once.
+func (s *Store) untilAll(ctx context.Context, peers []peerEntry, ask func(peerEntry) (bool, error)) error {
 	deadline := time.Now().Add(peersGatherTime)
-	lastSaid := time.Now()
-	for len(states) < len(peers) {
+	said := time.Now()
+	for {
 		var missing []string
 		for _, p := range peers {
-			if _, ok := states[p.ID]; ok {
+			ok, err := ask(p)
+			if ok {
 				continue
 			}
-			st, err := s.askRecoveryState(ctx, p.Address, mine.Commit)
-			switch {
-			case err != nil:
-				missing = append(missing, fmt.Sprintf("%s (%v)", p.ID, err))
-			case st.Digest != mine.Digest:
-				return nil, fmt.Errorf("peers.json recovery: node %s at %s recovers with a different peers.json: put the same file on every listed node", p.ID, p.Address)
-			case st.NodeID != p.ID:
-				return nil, fmt.Errorf("peers.json recovery: the node at %s is %s, not %s as peers.json says", p.Address, st.NodeID, p.ID)
-			default:
-				states[p.ID] = st
+			if err != nil && strings.HasPrefix(err.Error(), "peers.json recovery:") {
+				return err
 			}
+			missing = append(missing, fmt.Sprintf("%s (%v)", p.ID, err))
 		}
 		if len(missing) == 0 {
-			break
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("peers.json recovery: these listed nodes did not answer within %s: %s; start every listed node with the same peers.json, or list only the nodes that survive",
+			return fmt.Errorf("peers.json recovery: these listed nodes did not answer within %s: %s; start every listed node with the same peers.json, or list only the nodes that survive",
 				peersGatherTime, strings.Join(missing, "; "))
 		}
-		if time.Since(lastSaid) > 10*time.Second {
-			lastSaid = time.Now()
+		if time.Since(said) > 10*time.Second {
+			said = time.Now()
 			s.log.Warn("peers.json recovery: waiting for listed nodes", "missing", strings.Join(missing, "; "))
 		}
-		if !s.sleepUnlessStopped(200 * time.Millisecond) {
-			return nil, ErrStopped
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.stopc:
+			return ErrStopped
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	out := make([]recoveryState, 0, len(states))
-	for _, st := range states {
-		out = append(out, st)
-	}
-	return out, nil
 }
 
-// chooseSource is the survivor whose log an election would prefer: last term, then last index; the
-// node-id breaks a tie, so that every survivor chooses the same one.
-func chooseSource(states []recoveryState) recoveryState {
-	best := states[0]
-	for _, st := range states[1:] {
-		if st.LastTerm > best.LastTerm || (st.LastTerm == best.LastTerm &&
-			(st.LastIndex > best.LastIndex || (st.LastIndex == best.LastIndex && st.NodeID > best.NodeID))) {
-			best = st
-		}
-	}
-	return best
-}
-
-// recoveredClusterID names the cluster a recovery makes; every survivor derives the same one.
-func recoveredClusterID(source recoveryState) uint64 {
-	h := sha256.New()
-	h.Write([]byte("peers.json recovery"))
-	for _, v := range []uint64{source.RaftID, source.LastTerm, source.LastIndex} {
-		h.Write(binary.BigEndian.AppendUint64(nil, v))
-	}
-	if id := binary.BigEndian.Uint64(h.Sum(nil)) >> 1; id != 0 {
-		return id
-	}
-	return 1
-}
-
-// logConfig is the configuration a log ends with, and the members it knows.
-type logConfig struct {
-	voters, learners map[uint64]bool
-	members          map[uint64]*command.Member
-}
-
-// logConfiguration replays the conf changes of this node's log over its last snapshot's configuration and
-// the database's membership.
-func (s *Store) logConfiguration() (logConfig, error) {
-	_, cs, err := s.rlog.InitialState()
-	if err != nil {
-		return logConfig{}, err
-	}
-	cfg := logConfig{voters: map[uint64]bool{}, learners: map[uint64]bool{}, members: map[uint64]*command.Member{}}
-	for _, id := range append(cs.GetVoters(), cs.GetVotersOutgoing()...) {
-		cfg.voters[id] = true
-	}
-	for _, id := range append(cs.GetLearners(), cs.GetLearnersNext()...) {
-		cfg.learners[id] = true
-	}
-	for _, m := range s.members.list() {
-		cfg.members[m.RaftID] = &command.Member{RaftId: m.RaftID, NodeId: m.NodeID, RaftAddr: m.RaftAddr, HttpAddr: m.HTTPAddr, Voter: m.WantsVote}
-	}
-	snap, _ := s.rlog.Snapshot()
-	last, _ := s.rlog.LastIndex()
-	from := snap.GetMetadata().GetIndex() + 1
-	if from > last {
-		return cfg, nil
-	}
-	ents, err := s.rlog.Entries(from, last+1, math.MaxUint64)
-	if err != nil {
-		return logConfig{}, fmt.Errorf("peers.json recovery: read the log: %w", err)
-	}
-	for _, e := range ents {
-		if e.GetType() != raftpb.EntryConfChange && e.GetType() != raftpb.EntryConfChangeV2 {
-			continue
-		}
-		_, changes, added, err := decodeConfChange(e)
-		if err != nil {
-			continue // every node skipped it alike
-		}
-		for _, m := range added {
-			cfg.members[m.GetRaftId()] = m
-		}
-		for _, c := range changes {
-			id := c.GetNodeId()
-			switch c.GetType() {
-			case raftpb.ConfChangeAddNode:
-				cfg.voters[id], cfg.learners[id] = true, false
-			case raftpb.ConfChangeAddLearnerNode:
-				cfg.voters[id], cfg.learners[id] = false, true
-			case raftpb.ConfChangeRemoveNode:
-				delete(cfg.voters, id)
-				delete(cfg.learners, id)
-				delete(cfg.members, id)
-			}
-		}
-	}
-	for id, v := range cfg.voters {
-		if !v {
-			delete(cfg.voters, id)
-		}
-	}
-	for id, l := range cfg.learners {
-		if !l {
-			delete(cfg.learners, id)
-		}
-	}
-	return cfg, nil
-}
-
-// checkQuorumLost refuses a recovery while a majority of the last configuration's voters is reachable:
-// the survivors (all up by now) and any other voter that answers.
-func (s *Store) checkQuorumLost(ctx context.Context, cfg logConfig, states []recoveryState) error {
-	surviving := map[uint64]bool{}
-	for _, st := range states {
-		surviving[st.RaftID] = true
-	}
-	var reachable []string
-	for id := range cfg.voters {
-		name := fmt.Sprintf("%x", id)
-		m, known := cfg.members[id]
-		if known {
-			name = m.GetNodeId()
-		}
-		if surviving[id] {
-			reachable = append(reachable, name)
-			continue
-		}
-		if !known || m.GetRaftAddr() == "" {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err := s.NodeMeta(cctx, m.GetRaftAddr())
-		cancel()
-		if err == nil {
-			reachable = append(reachable, name)
-		}
-	}
-	need := len(cfg.voters)/2 + 1
-	if len(reachable) < need {
-		return nil
-	}
-	slices.Sort(reachable)
-	if s.cfg.RecoverForce {
-		s.log.Warn("peers.json recovery forced although a majority of the voters is reachable", "reachable", strings.Join(reachable, ", "))
-		return nil
-	}
-	return fmt.Errorf("peers.json recovery refused: %d of the %d voters of the cluster's configuration are reachable (%s), a majority: this cluster has a quorum and needs no recovery, and recovering would split it. Remove %s and start the node normally (remove lost nodes with DELETE /remove); -raft-recover-force overrides this check",
-		len(reachable), len(cfg.voters), strings.Join(reachable, ", "), s.peersPath())
-}
-
-// agreesWith (a survivor that is not the source) checks that the source's log holds the entry this node
-// knows committed last: then raft can bring this node up to the source's log, dropping only entries that
-// were never known committed.
-func (s *Store) agreesWith(ctx context.Context, source recoveryState, peers []peerEntry) bool {
-	mine := s.recovery.Load()
-	if mine.Commit == 0 {
-		return true
-	}
-	addr := peers[slices.IndexFunc(peers, func(p peerEntry) bool { return p.ID == source.NodeID })].Address
-	for attempt := 0; attempt < 50; attempt++ {
+// followSource (a survivor that is not the source) waits for the source's decision and checks that the
+// source's log holds the entry this node knows committed last, so that raft can bring this node up to
+// it by dropping only entries that were never known committed.
+func (s *Store) followSource(ctx context.Context, source recoveryState, addr string) (*decision, error) {
+	mine := s.recovery.state.Load()
+	var d *decision
+	var agrees bool
+	err := s.untilAll(ctx, []peerEntry{{ID: source.NodeID, Address: addr}}, func(peerEntry) (bool, error) {
 		st, err := s.askRecoveryState(ctx, addr, mine.Commit)
-		if err == nil {
-			return st.Compacted || st.TermAt == mine.CommitTerm
-		}
-		if !s.sleepUnlessStopped(200 * time.Millisecond) {
-			return false
-		}
-	}
-	return false
-}
-
-// rewriteConfiguration (the source) counts its whole log as committed and appends the conf changes that
-// make the configuration exactly the listed survivors that agree with its log.
-func (s *Store) rewriteConfiguration(cfg logConfig, peers []peerEntry, states []recoveryState) error {
-	byNode := map[string]recoveryState{}
-	for _, st := range states {
-		byNode[st.NodeID] = st
-	}
-	snap, _ := s.rlog.Snapshot()
-	keep := map[uint64]bool{} // listed survivors to keep, and whether they vote
-	for _, p := range peers {
-		st := byNode[p.ID]
-		if !cfg.voters[st.RaftID] && !cfg.learners[st.RaftID] {
-			return fmt.Errorf("peers.json lists %s, which is not a member of the cluster's last configuration", p.ID)
-		}
-		if st.RaftID == s.raftID && p.NonVoter {
-			return fmt.Errorf("peers.json lists %s as a non-voter, but it holds the most up-to-date log and must vote", p.ID)
-		}
-		if st.RaftID != s.raftID && st.Commit > snap.GetMetadata().GetIndex() {
-			if t, err := s.rlog.Term(st.Commit); err != nil || t != st.CommitTerm {
-				s.log.Error("peers.json recovery: a survivor knows entries committed that this log lacks; it is left out and must rejoin empty", "node", p.ID)
-				continue
-			}
-		}
-		keep[st.RaftID] = !p.NonVoter
-	}
-	var changes []*raftpb.ConfChangeSingle
-	for _, id := range sortedIDs(cfg.voters, cfg.learners) {
-		vote, kept := keep[id]
-		switch {
-		case !kept:
-			changes = append(changes, change(raftpb.ConfChangeRemoveNode, id))
-		case vote && !cfg.voters[id]:
-			changes = append(changes, change(raftpb.ConfChangeAddNode, id))
-		case !vote && cfg.voters[id]:
-			changes = append(changes, change(raftpb.ConfChangeAddLearnerNode, id))
-		}
-	}
-	hs, _, err := s.rlog.InitialState()
-	if err != nil {
-		return err
-	}
-	last, _ := s.rlog.LastIndex()
-	lastTerm, err := s.rlog.Term(last)
-	if err != nil {
-		return err
-	}
-	ents := make([]*raftpb.Entry, 0, len(changes))
-	for k, c := range changes {
-		data, err := proto.Marshal(&raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{c}})
 		if err != nil {
-			return err
+			return false, err
 		}
-		ents = append(ents, &raftpb.Entry{Type: raftpb.EntryConfChangeV2.Enum(), Term: new(lastTerm), Index: new(last + uint64(k) + 1), Data: data})
+		if st.Decision == nil {
+			return false, errors.New("has not decided yet")
+		}
+		d, agrees = st.Decision, mine.Commit == 0 || st.holds(mine.CommitTerm)
+		return true, nil
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("peers.json recovery: waiting for the decision of %s, the survivor with the most up-to-date log: %w", source.NodeID, err)
+	case d.Refused != "":
+		return nil, fmt.Errorf("peers.json recovery: %s, the survivor with the most up-to-date log, refused: %s", source.NodeID, d.Refused)
+	case !agrees:
+		return nil, fmt.Errorf("peers.json recovery: this node knows entries committed that %s, the survivor chosen to carry the cluster's history, lacks: it cannot rejoin with its data. Move its data directory aside and start it with -join %s to rejoin empty",
+			source.NodeID, addr)
 	}
-	commit := last + uint64(len(ents))
-	newHS := &raftpb.HardState{Term: new(max(hs.GetTerm(), lastTerm)), Vote: new(hs.GetVote()), Commit: new(commit)}
-	if err := s.rlog.Save(newHS, ents, true); err != nil {
-		return fmt.Errorf("peers.json recovery: write the new configuration to the Raft log: %w", err)
-	}
-	s.log.Warn("peers.json recovery: this node holds the most up-to-date log; every entry in it now counts as committed, and the configuration becomes the listed nodes",
-		"last_index", last, "committed_now", commit-hs.GetCommit(), "membership_changes", len(changes))
-	return nil
+	return d, nil
 }
 
-func sortedIDs(sets ...map[uint64]bool) []uint64 {
-	var out []uint64
-	for _, set := range sets {
-		for id := range set {
-			if !slices.Contains(out, id) {
-				out = append(out, id)
-			}
-		}
+func addressOf(peers []peerEntry, nodeID string) string {
+	if i := slices.IndexFunc(peers, func(p peerEntry) bool { return p.ID == nodeID }); i >= 0 {
+		return peers[i].Address
 	}
-	slices.Sort(out)
-	return out
+	return ""
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -19,16 +20,22 @@ import (
 // than a majority of the voters running is said loudly in the log.
 
 // reachableVoters (leader) counts the voters in ids the leader has heard from within an election timeout,
-// itself included, and names the others.
-func (s *Store) reachableVoters(ctx context.Context, ids []uint64) (reachable int, unreachable []string) {
-	active := map[uint64]bool{s.raftID: true}
-	s.onRaft(ctx, func(rn *raft.RawNode) {
+// itself included, and names the others. ok is false if the raft loop could not be asked.
+func (s *Store) reachableVoters(ctx context.Context, ids []uint64) (reachable int, unreachable []string, ok bool) {
+	result := make(chan map[uint64]bool, 1)
+	if !s.onRaft(ctx, func(rn *raft.RawNode) {
+		active := map[uint64]bool{}
 		rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
 			if pr.RecentActive {
 				active[id] = true
 			}
 		})
-	})
+		result <- active
+	}) {
+		return 0, nil, false
+	}
+	active := <-result
+	active[s.raftID] = true
 	for _, id := range ids {
 		if active[id] {
 			reachable++
@@ -37,7 +44,7 @@ func (s *Store) reachableVoters(ctx context.Context, ids []uint64) (reachable in
 		}
 	}
 	slices.Sort(unreachable)
-	return reachable, unreachable
+	return reachable, unreachable, true
 }
 
 // checkRemovalLeavesQuorum (leader) refuses to remove a voter when the voters left behind would not
@@ -51,7 +58,10 @@ func (s *Store) checkRemovalLeavesQuorum(ctx context.Context, id uint64, nodeID 
 	left := slices.DeleteFunc(slices.Clone(cs.GetVoters()), func(v uint64) bool { return v == id })
 	deadline := time.Now().Add(s.cfg.ElectionTimeout)
 	for {
-		reachable, unreachable := s.reachableVoters(ctx, left)
+		reachable, unreachable, ok := s.reachableVoters(ctx, left)
+		if !ok {
+			return fmt.Errorf("remove %s: %w", nodeID, cmp.Or(ctx.Err(), ErrStopped))
+		}
 		if reachable >= len(left)/2+1 {
 			return nil
 		}
@@ -110,7 +120,9 @@ func (s *Store) warnIfShutdownStrands(ctx context.Context) {
 	others := slices.DeleteFunc(slices.Clone(cs.GetVoters()), func(v uint64) bool { return v == s.raftID })
 	running, unreachable := len(others), []string(nil)
 	if s.IsLeader() {
-		running, unreachable = s.reachableVoters(ctx, others)
+		if n, names, ok := s.reachableVoters(ctx, others); ok {
+			running, unreachable = n, names
+		}
 	}
 	if need := len(cs.GetVoters())/2 + 1; running < need {
 		s.log.Error("shutting down leaves fewer than a majority of the voters running: the cluster elects no leader and takes no writes until this node or another voter returns (to shrink the cluster instead, remove this node first: DELETE /remove, or -raft-cluster-remove-shutdown)",

@@ -357,12 +357,15 @@ func (s *Store) applyConfChange(rn *raft.RawNode, e *raftpb.Entry) appliedConf {
 		s.log.Error("ignoring undecodable conf change", "index", e.GetIndex(), "err", err)
 		return appliedConf{index: e.GetIndex(), cs: s.members.confState(), membership: s.members.encode()}
 	}
-	if err := checkConfChange(rn, cc); err != nil {
-		s.log.Warn("cancelling a membership change that would leave an invalid configuration", "index", e.GetIndex(), "err", err)
-		cc, changes, added = cancelConfChange(cc), nil, nil
-	}
 	wasVoter := isVoter(s.members.confState(), s.raftID)
-	cs := rn.ApplyConfChange(cc)
+	cs := s.members.confState()
+	if err := checkConfChange(rn, cc); err != nil {
+		// Not handed to raft (confcheck.go): the configuration stays as it is, on every node alike.
+		s.log.Warn("cancelling a membership change that would leave an invalid configuration", "index", e.GetIndex(), "err", err)
+		changes, added = nil, nil
+	} else {
+		cs = rn.ApplyConfChange(cc)
+	}
 	s.members.apply(changes, added, cs)
 	// Entries the database already held are handed out again after a restart: not news.
 	replayed := e.GetIndex() <= s.openedAt

@@ -22,8 +22,11 @@ func (s *Store) refreshMembership() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		<-s.stopc
-		cancel()
+		select {
+		case <-s.stopc:
+			cancel()
+		case <-ctx.Done():
+		}
 	}()
 	warned := false
 	for {

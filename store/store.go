@@ -110,8 +110,8 @@ type Store struct {
 	bootPending bool
 
 	clusterID atomic.Uint64 // see clusterid.go; 0 until the node bootstraps or joins
-	// recovery is this node's log position while it recovers with peers.json (peersjson.go), or nil.
-	recovery      atomic.Pointer[recoveryState]
+	// recovery is what this node serves the others while it recovers with peers.json (peersjson.go).
+	recovery      recovery
 	foreignWarned atomic.Int64 // unix nanos of the last warnForeignCluster
 
 	running atomic.Bool // the raft loop has started
@@ -277,7 +277,11 @@ func (s *Store) Start(ctx context.Context) error {
 			return err
 		}
 		if len(s.cfg.Join) > 0 && s.onlyMember() {
-			return errors.New("node is the only node in a single-node cluster, joining other clusters not supported (start it without -join to run that cluster, or delete its data directory to join another)")
+			// A cluster that shrank to this node keeps its old -join; only a target in another cluster means
+			// the operator wants this node elsewhere, which its data forbids.
+			if target := s.joinTargetElsewhere(ctx); target != "" {
+				return fmt.Errorf("node is the only node in a single-node cluster, joining other clusters not supported (%s belongs to another cluster: start this node without -join to run its own cluster, or delete its data directory to join that one)", target)
+			}
 		}
 		if err := s.startRaft(nil); err != nil {
 			return err
@@ -302,6 +306,23 @@ func (s *Store) Start(ctx context.Context) error {
 	default:
 		return s.bootstrapOrRejoin(ctx)
 	}
+}
+
+// joinTargetElsewhere returns a -join target that answers as a member of another cluster, if any.
+func (s *Store) joinTargetElsewhere(ctx context.Context) string {
+	for _, target := range s.cfg.Join {
+		addr, err := s.resolveRaftAddr(ctx, target)
+		if err != nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		meta, err := s.NodeMeta(cctx, addr)
+		cancel()
+		if err == nil && meta.GetClusterId() != 0 && meta.GetClusterId() != s.clusterID.Load() {
+			return target
+		}
+	}
+	return ""
 }
 
 // onlyMember reports whether this node is the whole of its cluster.

@@ -60,9 +60,12 @@ func TestPeersJSONRecovery(t *testing.T) {
 		if got := voterIDs(survivor); len(got) != 1 || got[0] != survivor.id {
 			t.Errorf("voters after recovery: %v", got)
 		}
-		// A lost node that comes back with its old data belongs to the old cluster: kept out.
+		// A lost node that comes back with its old data belongs to the old cluster: its traffic is refused.
 		lost[0].start()
-		time.Sleep(2 * time.Second)
+		waitFor(t, lost[0].id+" to be refused", 20*time.Second, func() bool {
+			b, _ := os.ReadFile(lost[0].logPath)
+			return strings.Contains(string(b), "nodes of different clusters never merge")
+		})
 		if _, listed := survivor.nodes()[lost[0].id]; listed {
 			t.Errorf("%s came back with its old data and was let in", lost[0].id)
 		}

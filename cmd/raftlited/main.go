@@ -108,6 +108,9 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 		}
 	}
 
+	if sec.nodeSystemRoots {
+		log.Warn("node TLS verifies the other nodes against the system's root certificates (no -node-ca-cert): any certificate a public CA issued, for any name, is accepted as a node's; give -node-ca-cert, or -node-verify-common-name, to admit only your nodes")
+	}
 	m := metrics.New()
 	st, err := store.Open(store.Config{
 		DataDir: cfg.dataDir, NodeID: cfg.nodeID, RaftAddr: raftAdv, HTTPAddr: httpAdv, Listener: raftLn,

@@ -84,6 +84,8 @@ type security struct {
 	httpClient *http.Client
 	nodeTLS    *tls.Config // nil: plain TCP between nodes
 	nodeDial   transport.Dialer
+	// nodeSystemRoots: node TLS verifies peers against the system's roots (no -node-ca-cert).
+	nodeSystemRoots bool
 }
 
 func (c *securityFlags) load() (*security, error) {
@@ -133,6 +135,7 @@ func (c *securityFlags) load() (*security, error) {
 			return nil, fmt.Errorf("node TLS: %w", err)
 		}
 		sec.nodeTLS = server
+		sec.nodeSystemRoots = c.nodeCA == "" && !c.nodeNoVerify
 		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}, Config: client}
 		sec.nodeDial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
 	}
