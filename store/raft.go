@@ -186,6 +186,10 @@ func (s *Store) propose(l *raftLoop, p *proposal) {
 	}
 	l.unindexed = append(l.unindexed, p)
 	s.proposals.Add(1)
+	if p.cc != nil {
+		// raft takes no other conf change until this one is applied (promote.go).
+		l.promo.confPending = max(l.promo.confPending, s.lastIndex.Load()+1)
+	}
 }
 
 // handleReady processes one Ready in the order the raft contract requires. It returns false if the node
