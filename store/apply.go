@@ -14,6 +14,7 @@ import (
 
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
+	"github.com/raftlite/raftlite/errcode"
 )
 
 // applyTask is what the raft loop hands the apply loop, in log order: committed entries (with what raft
@@ -283,7 +284,7 @@ func (s *Store) sleepUnlessStopped(d time.Duration) bool {
 	}
 }
 
-var errNothingToSnapshot = errors.New("nothing new to snapshot")
+var errNothingToSnapshot error = errcode.ErrNothingNew
 
 // compact records a snapshot at the applied index and drops log entries older than trailing entries
 // before it. The database is made durable first: the log forgets only what the database file surely holds.

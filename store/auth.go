@@ -2,16 +2,14 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/raftlite/raftlite/auth"
 	"github.com/raftlite/raftlite/command"
-	"github.com/raftlite/raftlite/transport"
+	"github.com/raftlite/raftlite/errcode"
 )
 
 // Authorizer decides whether credentials carry a permission; *auth.Store implements it.
@@ -20,7 +18,7 @@ type Authorizer interface {
 }
 
 // ErrUnauthorized is returned when an internal call's credentials lack the permission it needs.
-var ErrUnauthorized = errors.New("unauthorized")
+var ErrUnauthorized error = errcode.ErrUnauthorized
 
 type credentialsKey struct{}
 
@@ -103,14 +101,4 @@ func (s *Store) joinPerms(m *command.Member) []auth.Perm {
 		return []auth.Perm{auth.Join}
 	}
 	return []auth.Perm{auth.Join, auth.JoinReadOnly, auth.JoinReadReplica}
-}
-
-// localAuthError turns a refusal the leader sent back into ErrUnauthorized, so that the API answers 401
-// whichever node checked.
-func localAuthError(err error) error {
-	var re *transport.RemoteError
-	if errors.As(err, &re) && strings.HasPrefix(re.Msg, ErrUnauthorized.Error()+":") {
-		return fmt.Errorf("%w%s", ErrUnauthorized, strings.TrimPrefix(re.Msg, ErrUnauthorized.Error()))
-	}
-	return err
 }

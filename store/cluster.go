@@ -343,7 +343,7 @@ func (s *Store) joinThrough(ctx context.Context, target string) error {
 	defer cancel()
 	rb, err := s.tr.Call(cctx, addr, rpcJoin, b)
 	if err != nil {
-		return explainTLS(addr, localAuthError(err))
+		return explainTLS(addr, err)
 	}
 	var resp command.JoinResponse
 	if err := proto.Unmarshal(rb, &resp); err != nil {

@@ -8,6 +8,7 @@ import (
 	"go.etcd.io/raft/v3/tracker"
 
 	"github.com/raftlite/raftlite/db"
+	"github.com/raftlite/raftlite/errcode"
 )
 
 // A node whose disk refuses writes cannot do its part. When its Raft log cannot be written (save in
@@ -39,6 +40,15 @@ func (e *FaultError) Error() string {
 }
 
 func (e *FaultError) Unwrap() error { return e.Cause }
+
+// As lets a FaultError be seen as an errcode.Error with the Fault code, which travels between nodes.
+func (e *FaultError) As(target any) bool {
+	if t, ok := target.(**errcode.Error); ok {
+		*t = errcode.New(errcode.Fault, e.Error())
+		return true
+	}
+	return false
+}
 
 // applyFault is a failure to apply committed entries that lasts.
 type applyFault struct {
@@ -83,7 +93,7 @@ func (s *Store) applyFailed(f *applyFailures, first uint64, err error) {
 		// Published once per fault: the raft loop tells one fault from the next by this pointer.
 		s.applyFault.Store(&applyFault{err: &FaultError{Kind: kind, What: "apply the log to its database", Cause: err}, since: f.since})
 	}
-	s.waiters.failAll(fmt.Errorf("%s: this node could not finish the request; it may or may not be applied", kind))
+	s.waiters.failAll(errcode.New(errcode.OutcomeUnknown, kind+": this node could not finish the request; it may or may not be applied"))
 	switch {
 	case f.reported.IsZero():
 		f.reported = now

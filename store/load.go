@@ -15,6 +15,7 @@ import (
 	"github.com/raftlite/raftlite/auth"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
+	"github.com/raftlite/raftlite/errcode"
 )
 
 // maxLoadSize bounds a gzipped SQLite file loaded through the log; larger databases are booted into a
@@ -22,10 +23,10 @@ import (
 const maxLoadSize = 256 << 20
 
 // ErrNotSingleNode refuses /boot on a cluster of more than one node.
-var ErrNotSingleNode = errors.New("not single-node")
+var ErrNotSingleNode error = errcode.ErrNotSingleNode
 
 // ErrLoadTooLarge refuses a load the log cannot carry.
-var ErrLoadTooLarge = fmt.Errorf("database too large to load through the log (%d MiB compressed at most); boot it into a single node with /boot, then add nodes", maxLoadSize>>20)
+var ErrLoadTooLarge error = errcode.New(errcode.TooLarge, fmt.Sprintf("database too large to load through the log (%d MiB compressed at most); boot it into a single node with /boot, then add nodes", maxLoadSize>>20))
 
 // Backup writes a backup of this node's database.
 func (s *Store) Backup(ctx context.Context, w io.Writer, opts db.BackupOptions) error {
@@ -44,7 +45,7 @@ func (s *Store) LeaderBackup(ctx context.Context, req *command.BackupRequest) (i
 		return nil, err
 	}
 	rc, err := s.tr.CallStream(ctx, addr, rpcBackup, b)
-	return rc, localAuthError(err)
+	return rc, err
 }
 
 // BackupFormat maps rqlite's fmt parameter.

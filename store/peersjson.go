@@ -53,6 +53,9 @@ const (
 	peersGatherTime = 5 * time.Minute
 )
 
+// errRecovery marks the errors that end a recovery at once (rather than a node not answering yet).
+var errRecovery = errors.New("peers.json recovery")
+
 // peerEntry is one node of peers.json, in rqlite's format.
 type peerEntry struct {
 	ID       string `json:"id"`
@@ -194,11 +197,11 @@ func (s *Store) logPosition(digest string) (recoveryState, error) {
 	last, _ := s.rlog.LastIndex()
 	lastTerm, err := s.rlog.Term(last)
 	if err != nil {
-		return recoveryState{}, fmt.Errorf("peers.json recovery: term of the last entry %d: %w", last, err)
+		return recoveryState{}, fmt.Errorf("%w: term of the last entry %d: %w", errRecovery, last, err)
 	}
 	commitTerm, err := s.rlog.Term(hs.GetCommit())
 	if err != nil {
-		return recoveryState{}, fmt.Errorf("peers.json recovery: term of the committed entry %d: %w", hs.GetCommit(), err)
+		return recoveryState{}, fmt.Errorf("%w: term of the committed entry %d: %w", errRecovery, hs.GetCommit(), err)
 	}
 	return recoveryState{NodeID: s.cfg.NodeID, RaftID: s.raftID, Digest: digest, LastTerm: lastTerm, LastIndex: last,
 		Commit: hs.GetCommit(), CommitTerm: commitTerm}, nil
@@ -261,9 +264,9 @@ func (s *Store) gatherRecoveryStates(ctx context.Context, peers []peerEntry, sel
 		case err != nil:
 			return false, err
 		case st.Digest != mine.Digest:
-			return false, fmt.Errorf("peers.json recovery: node %s at %s recovers with a different peers.json: put the same file on every listed node", p.ID, p.Address)
+			return false, fmt.Errorf("%w: node %s at %s recovers with a different peers.json: put the same file on every listed node", errRecovery, p.ID, p.Address)
 		case st.NodeID != p.ID:
-			return false, fmt.Errorf("peers.json recovery: the node at %s is %s, not %s as peers.json says", p.Address, st.NodeID, p.ID)
+			return false, fmt.Errorf("%w: the node at %s is %s, not %s as peers.json says", errRecovery, p.Address, st.NodeID, p.ID)
 		}
 		states[p.ID] = st
 		return true, nil
@@ -284,7 +287,7 @@ func (s *Store) untilAll(ctx context.Context, peers []peerEntry, ask func(peerEn
 			if ok {
 				continue
 			}
-			if err != nil && strings.HasPrefix(err.Error(), "peers.json recovery:") {
+			if errors.Is(err, errRecovery) {
 				return err
 			}
 			missing = append(missing, fmt.Sprintf("%s (%v)", p.ID, err))
@@ -293,7 +296,7 @@ func (s *Store) untilAll(ctx context.Context, peers []peerEntry, ask func(peerEn
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("peers.json recovery: these listed nodes did not answer within %s: %s; start every listed node with the same peers.json, or list only the nodes that survive",
+			return fmt.Errorf("%w: these listed nodes did not answer within %s: %s; start every listed node with the same peers.json, or list only the nodes that survive", errRecovery,
 				peersGatherTime, strings.Join(missing, "; "))
 		}
 		if time.Since(said) > 10*time.Second {
@@ -330,11 +333,11 @@ func (s *Store) followSource(ctx context.Context, source recoveryState, addr str
 	})
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("peers.json recovery: waiting for the decision of %s, the survivor with the most up-to-date log: %w", source.NodeID, err)
+		return nil, fmt.Errorf("%w: waiting for the decision of %s, the survivor with the most up-to-date log: %w", errRecovery, source.NodeID, err)
 	case d.Refused != "":
-		return nil, fmt.Errorf("peers.json recovery: %s, the survivor with the most up-to-date log, refused: %s", source.NodeID, d.Refused)
+		return nil, fmt.Errorf("%w: %s, the survivor with the most up-to-date log, refused: %s", errRecovery, source.NodeID, d.Refused)
 	case !agrees:
-		return nil, fmt.Errorf("peers.json recovery: this node knows entries committed that %s, the survivor chosen to carry the cluster's history, lacks: it cannot rejoin with its data. Move its data directory aside and start it with -join %s to rejoin empty",
+		return nil, fmt.Errorf("%w: this node knows entries committed that %s, the survivor chosen to carry the cluster's history, lacks: it cannot rejoin with its data. Move its data directory aside and start it with -join %s to rejoin empty", errRecovery,
 			source.NodeID, addr)
 	}
 	return d, nil

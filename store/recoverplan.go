@@ -98,7 +98,7 @@ func (s *Store) chooseSource(ctx context.Context, peers []peerEntry, states map[
 		} else if !holds {
 			answer, err := s.askRecoveryState(ctx, p.Address, top.Commit)
 			if err != nil {
-				return recoveryState{}, fmt.Errorf("peers.json recovery: ask %s about entry %d: %w", p.ID, top.Commit, err)
+				return recoveryState{}, fmt.Errorf("%w: ask %s about entry %d: %w", errRecovery, p.ID, top.Commit, err)
 			}
 			holds = answer.holds(top.CommitTerm)
 		}
@@ -160,10 +160,10 @@ func (s *Store) logConfiguration() (logConfig, error) {
 	}
 	ents, err := s.rlog.Entries(from, last+1, math.MaxUint64)
 	if err != nil {
-		return logConfig{}, fmt.Errorf("peers.json recovery: read the log: %w", err)
+		return logConfig{}, fmt.Errorf("%w: read the log: %w", errRecovery, err)
 	}
 	if cfg.cs, err = replayConf(cs, ents); err != nil {
-		return logConfig{}, fmt.Errorf("peers.json recovery: replay the configuration: %w", err)
+		return logConfig{}, fmt.Errorf("%w: replay the configuration: %w", errRecovery, err)
 	}
 	dbApplied := s.db.State().AppliedIndex
 	for _, e := range ents {
@@ -347,7 +347,7 @@ func (s *Store) appendChanges(d *decision) error {
 	commit := d.From + uint64(len(ents))
 	newHS := &raftpb.HardState{Term: new(max(hs.GetTerm(), lastTerm)), Vote: new(hs.GetVote()), Commit: new(commit)}
 	if err := s.rlog.Save(newHS, ents, true); err != nil {
-		return fmt.Errorf("peers.json recovery: write the new configuration to the Raft log: %w", err)
+		return fmt.Errorf("%w: write the new configuration to the Raft log: %w", errRecovery, err)
 	}
 	s.log.Warn("peers.json recovery: this node holds the cluster's history; every entry of its log now counts as committed, and the configuration becomes the listed nodes",
 		"last_index", d.From, "committed_now", commit-hs.GetCommit(), "membership_changes", len(ents))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
+	"github.com/raftlite/raftlite/errcode"
 )
 
 // Response is the outcome of a request: one result per statement, a request-level error, and the index
@@ -46,7 +47,7 @@ type ReadOptions struct {
 }
 
 // ErrStaleRead is returned for a level-none read on a node that has not heard from the leader recently.
-var ErrStaleRead = errors.New("stale read")
+var ErrStaleRead error = errcode.ErrStaleRead
 
 // requestIDs numbers this process's proposals. It starts at a random point: a proposal is recognised in the
 // log by (Raft ID, request id), and the Raft ID outlives the process.

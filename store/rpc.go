@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/raftlite/raftlite/auth"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
-	"github.com/raftlite/raftlite/transport"
 )
 
 // Internal calls between nodes (transport RPC methods).
@@ -28,12 +26,6 @@ const (
 	// rpcRecoverState: a survivor's log position during a peers.json recovery (JSON, peersjson.go).
 	rpcRecoverState uint8 = 9
 )
-
-// Remote errors arrive as text; these are the ones callers recognise.
-func remoteIs(err error, target error) bool {
-	var re *transport.RemoteError
-	return errors.As(err, &re) && re.Msg == target.Error()
-}
 
 func (s *Store) handleRPC(ctx context.Context, method uint8, req []byte) ([]byte, error) {
 	switch method {
@@ -166,7 +158,7 @@ func (s *Store) callLeader(ctx context.Context, method uint8, req proto.Message)
 		return nil, err
 	}
 	b, err = s.tr.CallOnce(ctx, addr, method, b)
-	return b, localAuthError(err)
+	return b, err
 }
 
 // Forward sends a request to the leader and returns its answer (the follower side of transparent

@@ -16,28 +16,29 @@ import (
 
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
+	"github.com/raftlite/raftlite/errcode"
 	"github.com/raftlite/raftlite/raftlog"
 	"github.com/raftlite/raftlite/transport"
 )
 
-// Errors callers act on.
+// Errors callers act on; package errcode gives each a code that survives the trip between nodes.
 var (
-	ErrNotLeader  = errors.New("not leader")
-	ErrNoLeader   = errors.New("leader not found")
-	ErrNotOpen    = errors.New("store not open")
-	ErrStopped    = errors.New("store stopped")
-	ErrLeaderLost = errors.New("leadership lost while committing log")
+	ErrNotLeader  error = errcode.ErrNotLeader
+	ErrNoLeader   error = errcode.ErrNoLeader
+	ErrNotOpen    error = errcode.ErrNotOpen
+	ErrStopped    error = errcode.ErrStopped
+	ErrLeaderLost error = errcode.ErrLeaderLost
 	// ErrOutcomeUnknown: leadership changed after the request was proposed, and it may or may not be
 	// applied in the end; unlike ErrLeaderLost, retrying it can apply it twice.
-	ErrOutcomeUnknown = errors.New("leadership changed while committing log; the request may or may not have been applied")
-	ErrTimeout        = errors.New("timed out waiting for the log")
-	ErrTooLarge       = errors.New("request too large for the log")
-	ErrDiskFull       = errors.New("disk full: this node cannot write; writes are refused until space is freed")
+	ErrOutcomeUnknown error = errcode.ErrOutcomeUnknown
+	ErrTimeout        error = errcode.ErrTimeout
+	ErrTooLarge       error = errcode.ErrTooLarge
+	ErrDiskFull       error = errcode.New(errcode.Fault, "disk full: this node cannot write; writes are refused until space is freed")
 	// errDiskFullInFlight answers the requests under way when the disk filled: they were proposed (and
 	// perhaps sent to the others) but may never be applied here, so a retry could apply one twice.
 	// It is not ErrDiskFull: that one means "refused".
-	errDiskFullInFlight = errors.New("disk full: this node could not finish the request; it may or may not be applied")
-	errUnknownNode      = errors.New("node is not a member of the cluster")
+	errDiskFullInFlight error = errcode.New(errcode.OutcomeUnknown, "disk full: this node could not finish the request; it may or may not be applied")
+	errUnknownNode      error = errcode.ErrUnknownNode
 )
 
 // maxEntrySize bounds one log entry; larger requests are refused before they are proposed.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/raftlite/raftlite/errcode"
 	"io"
 	"slices"
 )
@@ -94,7 +95,31 @@ func writeStatus(bw *bufio.Writer, err error) error {
 	if err == nil {
 		return writeFrame(bw, []byte{statusOK})
 	}
-	return writeTaggedFrame(bw, statusError, []byte(errorText(err)))
+	tag, payload := errorFrame(err)
+	return writeTaggedFrame(bw, tag, payload)
+}
+
+// errorFrame is the status byte and payload that carry err: its code, if it has one, and its text.
+func errorFrame(err error) (byte, []byte) {
+	if code := errcode.WireCode(err); code != 0 {
+		return statusCodedError, append([]byte{code}, errorText(err)...)
+	}
+	return statusError, []byte(errorText(err))
+}
+
+// remoteError rebuilds the error a status byte and payload carry; ok is false for a status that is not an
+// error.
+func remoteError(status byte, payload []byte) (err *RemoteError, ok bool) {
+	switch status {
+	case statusError:
+		return &RemoteError{Msg: string(payload)}, true
+	case statusCodedError:
+		if len(payload) == 0 {
+			return &RemoteError{Msg: "coded error without a code"}, true
+		}
+		return &RemoteError{Code: payload[0], Msg: string(payload[1:])}, true
+	}
+	return nil, false
 }
 
 func errorText(err error) string {
@@ -121,12 +146,11 @@ func parseStatus(f []byte) error {
 	if len(f) == 0 {
 		return errors.New("empty status frame")
 	}
-	switch f[0] {
-	case statusOK:
+	if f[0] == statusOK {
 		return nil
-	case statusError:
-		return &RemoteError{Msg: string(f[1:])}
-	default:
-		return fmt.Errorf("unknown status byte %d", f[0])
 	}
+	if re, ok := remoteError(f[0], f[1:]); ok {
+		return re
+	}
+	return fmt.Errorf("unknown status byte %d", f[0])
 }

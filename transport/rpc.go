@@ -170,14 +170,13 @@ func (t *Transport) roundTrip(ctx context.Context, c *rpcConn, method uint8, req
 	if len(f) == 0 {
 		return nil, false, errors.New("empty rpc response frame")
 	}
-	switch f[0] {
-	case statusOK:
+	if f[0] == statusOK {
 		return f[1:], reusable, nil
-	case statusError:
-		return nil, reusable, &RemoteError{Msg: string(f[1:])}
-	default:
-		return nil, false, fmt.Errorf("rpc response has unknown status byte %d", f[0])
 	}
+	if re, ok := remoteError(f[0], f[1:]); ok {
+		return nil, reusable, re
+	}
+	return nil, false, fmt.Errorf("rpc response has unknown status byte %d", f[0])
 }
 
 // isStaleConn reports whether err looks like a connection the server closed while it sat in the pool:

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/raftlite/raftlite/errcode"
 	"io"
 	"net"
 	"strings"
@@ -56,9 +57,30 @@ func TestRPCRemoteError(t *testing.T) {
 	if !errors.As(err, &re) || re.Msg != "not the leader; leader is node-3" || err.Error() != re.Msg {
 		t.Fatalf("got %T %v", err, err)
 	}
+	if errors.Is(err, errcode.ErrNotLeader) {
+		t.Error("an error without a code matched a sentinel")
+	}
 	// The connection survives a remote error.
 	if resp, err := a.tr.Call(context.Background(), b.addr, 2, []byte("ok")); err != nil || string(resp) != "ok" {
 		t.Fatalf("%q %v", resp, err)
+	}
+}
+
+// An error with a code arrives with it: the caller tests it with errors.Is, not by its text.
+func TestRPCRemoteErrorCode(t *testing.T) {
+	hb := &fakeHandler{rpc: func(_ context.Context, method uint8, req []byte) ([]byte, error) {
+		return nil, fmt.Errorf("%w: leadership moved", errcode.ErrNotLeader)
+	}}
+	b := startNode(t, 2, "", hb)
+	a := startNode(t, 1, "", nil)
+	for _, call := range []func() error{
+		func() error { _, err := a.tr.Call(context.Background(), b.addr, 1, nil); return err },
+		func() error { _, err := a.tr.CallOnce(context.Background(), b.addr, 1, nil); return err },
+	} {
+		err := call()
+		if !errors.Is(err, errcode.ErrNotLeader) || errors.Is(err, errcode.ErrNoLeader) || err.Error() != "not leader: leadership moved" {
+			t.Fatalf("got %T %v", err, err)
+		}
 	}
 }
 

@@ -47,7 +47,8 @@ func (t *Transport) serveRPC(conn net.Conn, br *bufio.Reader, bw *bufio.Writer) 
 		_ = conn.SetWriteDeadline(time.Now().Add(rpcIdleTimeout)) // a caller that stops reading is dropped
 		switch {
 		case herr != nil:
-			err = writeTaggedFrame(bw, statusError, []byte(errorText(herr)))
+			tag, payload := errorFrame(herr)
+			err = writeTaggedFrame(bw, tag, payload)
 		case 1+len(resp) > t.maxFrame:
 			err = writeTaggedFrame(bw, statusError, fmt.Appendf(nil,
 				"rpc %d: response of %d bytes exceeds MaxFrame %d", method, len(resp), t.maxFrame))

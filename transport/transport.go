@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/raftlite/raftlite/errcode"
 	"io"
 	"log/slog"
 	"maps"
@@ -57,11 +58,24 @@ type Handler interface {
 	HandleStreamRPC(ctx context.Context, method uint8, req []byte, w io.Writer) error
 }
 
-// RemoteError is an error returned by the remote handler (or a rejection by the remote AcceptStream).
-type RemoteError struct{ Msg string }
+// RemoteError is an error returned by the remote handler (or a rejection by the remote AcceptStream):
+// its text and, if it had one, its code (package errcode).
+type RemoteError struct {
+	Code uint8
+	Msg  string
+}
 
 // Error returns the remote text unchanged, so callers can relay it as is.
 func (e *RemoteError) Error() string { return e.Msg }
+
+// Unwrap gives the error with its code, so that errors.Is(err, errcode.ErrNotLeader) holds for a remote
+// "not leader" as for a local one.
+func (e *RemoteError) Unwrap() error {
+	if e.Code == 0 {
+		return nil
+	}
+	return errcode.FromWire(e.Code, e.Msg)
+}
 
 // ErrClosed is returned by calls made after (or cut short by) Close.
 var ErrClosed = errors.New("transport closed")

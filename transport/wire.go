@@ -48,10 +48,12 @@ const (
 	kindStreamRPC byte = 4
 )
 
-// Status bytes of status frames and rpc responses.
+// Status bytes of status frames and rpc responses. An error is its text, preceded, for an error with a
+// code (package errcode), by the code's byte.
 const (
-	statusOK    byte = 0
-	statusError byte = 1
+	statusOK         byte = 0
+	statusError      byte = 1
+	statusCodedError byte = 2
 )
 
 const (
