@@ -46,7 +46,7 @@ func (s *Service) handleReap(w http.ResponseWriter, r *http.Request, p *params) 
 		return
 	}
 	counters.Add("user_reaps", 1)
-	if err := s.store.DB().Checkpoint(); err != nil {
+	if err := s.store.Checkpoint(); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
@@ -156,7 +156,7 @@ func (s *Service) handleSQL(w http.ResponseWriter, r *http.Request, p *params) {
 			e.buf = append(e.buf, `,"rewritten":`...)
 			e.str(out)
 		}
-		if err := s.store.DB().Check(ctx, out); err != nil {
+		if err := s.store.CheckSQL(ctx, out); err != nil {
 			e.buf = append(e.buf, `,"error":`...)
 			e.str(err.Error())
 		}

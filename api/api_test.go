@@ -4,24 +4,20 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/raftlite/raftlite/store"
 )
 
-// testServer is one single-node cluster behind the API.
+// testServer is the API in front of a stand-in for a one-node cluster (localStore): no Raft.
 type testServer struct {
 	t   testing.TB
 	url string
-	st  *store.Store
+	st  *localStore
 	svc *Service
 }
 
@@ -30,28 +26,12 @@ func newTestServer(t testing.TB) *testServer { return newTestServerWith(t, nil) 
 // newTestServerWith starts a test server whose API configuration edit may change first.
 func newTestServerWith(t testing.TB, edit func(*Config)) *testServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	httpSrv := httptest.NewUnstartedServer(nil)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("API_TEST_LOG") != "" {
 		logger = slog.Default()
 	}
-	st, err := store.Open(store.Config{
-		DataDir: filepath.Join(t.TempDir(), "data"), NodeID: "n1", RaftAddr: ln.Addr().String(),
-		HTTPAddr: httpSrv.Listener.Addr().String(), Listener: ln, Voter: true,
-		BootstrapGrace: 10 * time.Millisecond, Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := st.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := newLocalStore(t, httpSrv.Listener.Addr().String())
 	cfg := Config{Store: st, Version: "test", MaxBodyBytes: 1 << 20, Logger: logger,
 		BodyIdleTimeout: 500 * time.Millisecond}
 	if edit != nil {
@@ -63,12 +43,7 @@ func newTestServerWith(t testing.TB, edit func(*Config)) *testServer {
 	t.Cleanup(func() {
 		httpSrv.Close()
 		svc.Close(context.Background())
-		st.Close(context.Background())
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !st.IsLeader() && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
 	return &testServer{t: t, url: httpSrv.URL, st: st, svc: svc}
 }
 

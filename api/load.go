@@ -36,7 +36,7 @@ func (s *Service) handleLoad(w http.ResponseWriter, r *http.Request, p *params) 
 		s.writeRequest(w, r, p, req, newEnv(), start)
 		return
 	}
-	if err := s.store.DB().Validate(body); err != nil {
+	if err := s.store.ValidateDatabase(body); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}

@@ -39,7 +39,7 @@ func (s *Service) handleRequest(w http.ResponseWriter, r *http.Request, p *param
 	prepare(stmts, p, env, true)
 	ctx, cancel := s.requestContext(r, p)
 	defer cancel()
-	readOnly, err := s.store.DB().ReadOnly(ctx, req)
+	readOnly, err := s.store.ReadOnly(ctx, req)
 	if err != nil {
 		s.requestFailed(w, p, start, err)
 		return

@@ -12,12 +12,11 @@ import (
 	"time"
 
 	"github.com/raftlite/raftlite/auth"
-	"github.com/raftlite/raftlite/store"
 )
 
 // Config configures the HTTP service.
 type Config struct {
-	Store   *store.Store
+	Store   Store
 	Version string
 	// MaxBodyBytes bounds request bodies; larger ones get 413. 0 means 64 MiB.
 	MaxBodyBytes int64
@@ -40,7 +39,7 @@ type Config struct {
 
 // Service is the HTTP API of one node.
 type Service struct {
-	store *store.Store
+	store Store
 	auth  *auth.Store
 	// allowOrigin is -http-allow-origin ("" sends no Access-Control-Allow-Origin).
 	allowOrigin string

@@ -8,8 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/raftlite/raftlite/store"
 )
 
 // Metrics is one node's registry.
@@ -60,7 +58,7 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Watch adds the store's state, read once per scrape from what the store keeps anyway.
-func (m *Metrics) Watch(st *store.Store) { m.reg.MustRegister(newStoreCollector(st)) }
+func (m *Metrics) Watch(st StatusReporter) { m.reg.MustRegister(newStoreCollector(st)) }
 
 func boolFloat(b bool) float64 {
 	if b {

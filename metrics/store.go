@@ -13,13 +13,16 @@ type storeMetric struct {
 	value func(store.Status) float64
 }
 
+// StatusReporter is the node as the metrics read it.
+type StatusReporter interface{ Status() store.Status }
+
 // storeCollector takes one store.Status per scrape (it stats files) and reports every metric from it.
 type storeCollector struct {
-	st      *store.Store
+	st      StatusReporter
 	metrics []storeMetric
 }
 
-func newStoreCollector(st *store.Store) *storeCollector {
+func newStoreCollector(st StatusReporter) *storeCollector {
 	c := &storeCollector{st: st}
 	add := func(name, help string, kind prometheus.ValueType, value func(store.Status) float64) {
 		c.metrics = append(c.metrics, storeMetric{prometheus.NewDesc(name, help, nil, nil), kind, value})

@@ -255,8 +255,19 @@ func (s *Store) RaftID() uint64 { return s.raftID }
 // NodeID is this node's user-facing id.
 func (s *Store) NodeID() string { return s.cfg.NodeID }
 
-// DB gives read access to the local database.
-func (s *Store) DB() *db.DB { return s.db }
+// ReadOnly reports whether a request changes nothing, so that it may be served as a read.
+func (s *Store) ReadOnly(ctx context.Context, req *command.Request) (bool, error) {
+	return s.db.ReadOnly(ctx, req)
+}
+
+// CheckSQL compiles sql on a read connection without running it.
+func (s *Store) CheckSQL(ctx context.Context, sql string) error { return s.db.Check(ctx, sql) }
+
+// ValidateDatabase checks that data is a SQLite database this node could load.
+func (s *Store) ValidateDatabase(data []byte) error { return s.db.Validate(data) }
+
+// Checkpoint moves the WAL's content into the database file.
+func (s *Store) Checkpoint() error { return s.db.Checkpoint() }
 
 // Fatal delivers an error after which the node cannot go on (its disk failed in a way raft cannot recover
 // from); the process should exit.
