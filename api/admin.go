@@ -18,9 +18,6 @@ import (
 
 // handleSnapshot serves POST /snapshot: compact the log now (200), or 204 if nothing was applied since.
 func (s *Service) handleSnapshot(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodPost) {
-		return
-	}
 	if p.trailingLogs < 0 {
 		http.Error(w, "trailing_logs must not be negative", http.StatusBadRequest)
 		return
@@ -33,7 +30,7 @@ func (s *Service) handleSnapshot(w http.ResponseWriter, r *http.Request, p *para
 	case errors.Is(err, store.ErrNothingNew):
 		w.WriteHeader(http.StatusNoContent)
 	case err != nil:
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		failed(w, err, "", http.StatusInternalServerError)
 	default:
 		w.WriteHeader(http.StatusOK)
 	}
@@ -42,9 +39,6 @@ func (s *Service) handleSnapshot(w http.ResponseWriter, r *http.Request, p *para
 // handleReap serves POST /reap. raftlite keeps no store of old snapshots to reap (the database file is
 // the snapshot); it checkpoints the WAL, which is the part of reaping that applies here.
 func (s *Service) handleReap(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodPost) {
-		return
-	}
 	counters.Add("user_reaps", 1)
 	if err := s.store.Checkpoint(); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -56,9 +50,6 @@ func (s *Service) handleReap(w http.ResponseWriter, r *http.Request, p *params) 
 // handleLeader serves /leader: GET describes the leader; POST asks it to step down, to the node named in a
 // JSON body {"id":"..."} if there is one, waiting for the handover with ?wait.
 func (s *Service) handleLeader(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodGet, http.MethodPost) {
-		return
-	}
 	if r.Method == http.MethodGet {
 		leader, ok := s.store.Leader()
 		if !ok {
@@ -101,14 +92,7 @@ func (s *Service) handleLeader(w http.ResponseWriter, r *http.Request, p *params
 		servedBy = s.servedByLeader() // the store passes the step-down on to the leader
 	}
 	if err := s.store.Stepdown(ctx, target.ID, p.wait); err != nil {
-		if deniedByLeader(w, err) {
-			return
-		}
-		if errors.Is(err, store.ErrNoLeader) {
-			http.Error(w, "leader not found", http.StatusServiceUnavailable)
-			return
-		}
-		http.Error(w, "stepdown: "+err.Error(), http.StatusInternalServerError)
+		failed(w, err, "stepdown", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("X-Rqlite-Served-By", servedBy)
@@ -118,9 +102,6 @@ func (s *Service) handleLeader(w http.ResponseWriter, r *http.Request, p *params
 // handleSQL serves /db/sql (reference §1.14): how each statement would be rewritten before it enters the
 // log, and whether SQLite can compile it. Nothing is executed.
 func (s *Service) handleSQL(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodGet, http.MethodPost) {
-		return
-	}
 	var stmts []*command.Statement
 	if r.Method == http.MethodGet {
 		if !p.hasQ {
@@ -185,7 +166,7 @@ func (s *Service) handleVars(w http.ResponseWriter, r *http.Request, p *params) 
 }
 
 // handlePprof serves Go's profiler under /debug/pprof.
-func (s *Service) handlePprof(w http.ResponseWriter, r *http.Request) {
+func (s *Service) handlePprof(w http.ResponseWriter, r *http.Request, _ *params) {
 	switch strings.TrimPrefix(r.URL.Path, "/debug/pprof/") {
 	case "cmdline":
 		pprof.Cmdline(w, r)
@@ -205,10 +186,7 @@ go.etcd.io/raft/v3 (Apache License 2.0), github.com/mattn/go-sqlite3 (MIT), SQLi
 google.golang.org/protobuf (BSD 3-Clause), the Go standard library (BSD 3-Clause).
 `
 
-func (s *Service) handleLicenses(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet) {
-		return
-	}
+func (s *Service) handleLicenses(w http.ResponseWriter, r *http.Request, _ *params) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte(licenses))
 }

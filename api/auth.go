@@ -11,46 +11,15 @@ import (
 	"github.com/raftlite/raftlite/store"
 )
 
-// permsFor lists the permissions a request to path needs, all of them (reference §8). Unknown paths
-// need none: they get 404 whoever asks.
-func permsFor(path, method string) []auth.Perm {
-	switch {
-	case strings.HasPrefix(path, "/db/execute"):
-		return []auth.Perm{auth.Execute}
-	case strings.HasPrefix(path, "/db/query"), strings.HasPrefix(path, "/db/sql"):
-		return []auth.Perm{auth.Query}
-	case strings.HasPrefix(path, "/db/request"):
-		return []auth.Perm{auth.Query, auth.Execute}
-	case strings.HasPrefix(path, "/db/backup"):
-		return []auth.Perm{auth.Backup}
-	case strings.HasPrefix(path, "/db/load"), path == "/boot":
-		return []auth.Perm{auth.Load}
-	case path == "/snapshot", path == "/reap":
-		return []auth.Perm{auth.Snapshot}
-	case strings.HasPrefix(path, "/remove"):
-		return []auth.Perm{auth.Remove}
-	case strings.HasPrefix(path, "/status"), strings.HasPrefix(path, "/nodes"), path == "/licenses",
-		path == "/debug/vars", strings.HasPrefix(path, "/debug/pprof"), path == "/metrics":
-		return []auth.Perm{auth.Status}
-	case strings.HasPrefix(path, "/console"):
-		return []auth.Perm{auth.UI}
-	case path == "/leader":
-		return []auth.Perm{auth.LeaderOps}
-	case strings.HasPrefix(path, "/readyz"):
-		return []auth.Perm{auth.Ready}
-	}
-	return nil
-}
-
 // authorize checks the caller's HTTP Basic credentials against what the request needs. An allowed request
 // comes back carrying the credentials in its context, so that whatever this node passes on to the leader
 // is checked there again.
-func (s *Service) authorize(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+func (s *Service) authorize(w http.ResponseWriter, r *http.Request, needs []auth.Perm) (*http.Request, bool) {
 	if !s.auth.Enabled() {
 		return r, true
 	}
 	user, pass, _ := r.BasicAuth()
-	for _, perm := range permsFor(r.URL.Path, r.Method) {
+	for _, perm := range needs {
 		if !s.auth.Allow(user, pass, perm) && !(perm == auth.Status && joinerLookup(r, user, pass, s.auth)) {
 			who := "credentials required"
 			if user != "" {

@@ -17,9 +17,6 @@ import (
 // gzipped (compress), sql limited to some tables, binary rebuilt compactly (vacuum). The leader's data is
 // served (a follower streams it from the leader) unless noleader asks for this node's own.
 func (s *Service) handleBackup(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodGet) {
-		return
-	}
 	format := store.BackupFormat(p.format)
 	if p.vacuum && format == db.BackupSQL {
 		http.Error(w, "invalid backup format: vacuum applies to binary backups only", http.StatusBadRequest)
@@ -43,21 +40,27 @@ func (s *Service) handleBackup(w http.ResponseWriter, r *http.Request, p *params
 		zw, _ = gzip.NewWriterLevel(out, gzip.BestSpeed)
 		body = zw
 	}
-	var err error
-	if p.noleader || s.store.IsLeader() {
-		err = s.store.Backup(ctx, body, db.BackupOptions{Format: format, Vacuum: p.vacuum, Tables: tables})
-	} else if p.redirect {
-		s.redirect(w, r)
-		return
-	} else {
-		var rc io.ReadCloser
-		rc, err = s.store.LeaderBackup(ctx, &command.BackupRequest{Format: p.format, Vacuum: p.vacuum, Tables: tables})
-		if err == nil {
-			out.servedBy = s.servedByLeader()
+	servedBy, done, err := s.viaLeader(w, r, p,
+		func() error {
+			if !p.noleader && !s.store.IsLeader() {
+				return store.ErrNotLeader
+			}
+			return s.store.Backup(ctx, body, db.BackupOptions{Format: format, Vacuum: p.vacuum, Tables: tables})
+		},
+		func() error {
+			out.servedBy = s.servedByLeader() // before the first byte goes out with the headers
+			rc, err := s.store.LeaderBackup(ctx, &command.BackupRequest{Format: p.format, Vacuum: p.vacuum, Tables: tables})
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
 			_, err = io.Copy(body, rc)
-			rc.Close()
-		}
+			return err
+		})
+	if done {
+		return
 	}
+	out.servedBy = servedBy
 	if err == nil && zw != nil {
 		err = zw.Close()
 	}
@@ -99,13 +102,9 @@ func (o *responseStream) fail(err error) {
 	if o.started {
 		panic(http.ErrAbortHandler)
 	}
-	switch {
-	case deniedByLeader(o.w, err):
-	case errors.Is(err, store.ErrNoLeader):
-		http.Error(o.w, "leader not found", http.StatusServiceUnavailable)
-	case errors.Is(err, db.ErrInvalidBackupFormat):
+	if errors.Is(err, db.ErrInvalidBackupFormat) {
 		http.Error(o.w, err.Error(), http.StatusBadRequest)
-	default:
-		http.Error(o.w, "backup: "+err.Error(), http.StatusInternalServerError)
+		return
 	}
+	failed(o.w, err, "backup", http.StatusInternalServerError)
 }

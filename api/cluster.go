@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,9 +19,6 @@ import (
 
 // handleStatus serves /status (reference §1.10): always 200, even before the store runs.
 func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodGet) {
-		return
-	}
 	status := s.status()
 	var out any = status
 	if p.key != "" {
@@ -197,9 +193,6 @@ func probeError(ctx context.Context, err error) string {
 }
 
 func (s *Service) handleNodes(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodGet) {
-		return
-	}
 	if !s.store.Status().Open {
 		http.Error(w, "store nodes: store not open", http.StatusServiceUnavailable)
 		return
@@ -230,9 +223,6 @@ func (s *Service) handleNodes(w http.ResponseWriter, r *http.Request, p *params)
 
 // handleReadyz serves /readyz (reference §1.13): plain text, 200 when the node can serve.
 func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodGet) {
-		return
-	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	lines := []string{"[+]node ok"}
 	if p.noleader {
@@ -287,9 +277,6 @@ func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request, p *params
 
 // handleRemove serves DELETE /remove {"id":"..."}: the body must be an object with exactly that key.
 func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodDelete) {
-		return
-	}
 	body, ok := s.readBody(w, r)
 	if !ok {
 		return
@@ -315,14 +302,7 @@ func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request, p *params
 		servedBy = s.servedByLeader() // the store passes the removal on to the leader
 	}
 	if err := s.store.Remove(ctx, id); err != nil {
-		if deniedByLeader(w, err) {
-			return
-		}
-		if errors.Is(err, store.ErrNoLeader) {
-			http.Error(w, "leader not found", http.StatusServiceUnavailable)
-			return
-		}
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		failed(w, err, "", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("X-Rqlite-Served-By", servedBy)

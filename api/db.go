@@ -1,10 +1,8 @@
 package api
 
 import (
-	"context"
 	crand "crypto/rand"
 	"encoding/binary"
-	"errors"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -79,9 +77,6 @@ func disallowedPragma(stmts []*command.Statement) bool {
 }
 
 func (s *Service) handleExecute(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodPost) {
-		return
-	}
 	body, ok := s.readBody(w, r)
 	if !ok {
 		return
@@ -95,42 +90,18 @@ func (s *Service) handleExecute(w http.ResponseWriter, r *http.Request, p *param
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	req := &command.Request{Mode: command.Mode_MODE_EXECUTE, Statements: stmts, Transaction: p.transaction, DbTimeoutNs: int64(p.dbTimeout)}
-	s.write(w, r, p, req)
-}
-
-// write runs a request through the log: locally on the leader, forwarded to it from elsewhere.
-func (s *Service) write(w http.ResponseWriter, r *http.Request, p *params, req *command.Request) {
 	start := time.Now()
-	if disallowedPragma(req.Statements) {
+	req := &command.Request{Mode: command.Mode_MODE_EXECUTE, Statements: stmts, Transaction: p.transaction, DbTimeoutNs: int64(p.dbTimeout)}
+	if disallowedPragma(stmts) {
 		s.respond(w, p, start, store.Response{Error: "disallowed pragma"})
 		return
 	}
 	env := newEnv()
-	prepare(req.Statements, p, env, true)
-	ctx, cancel := s.requestContext(r, p)
-	defer cancel()
-	resp, err := s.store.Execute(ctx, req, env)
-	servedBy := s.servedByLocal()
-	if errors.Is(err, store.ErrNotLeader) {
-		if p.redirect {
-			s.redirect(w, r)
-			return
-		}
-		resp, err = s.store.Forward(ctx, &command.ForwardRequest{Request: req, NowUnixMs: env.NowUnixMs, Seed: env.Seed})
-		servedBy = s.servedByLeader()
-	}
-	if s.requestFailed(w, p, start, err) {
-		return
-	}
-	w.Header().Set("X-Rqlite-Served-By", servedBy)
-	s.respond(w, p, start, resp)
+	prepare(stmts, p, env, true)
+	s.write(w, r, p, req, env, start)
 }
 
 func (s *Service) handleQuery(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodGet, http.MethodPost) {
-		return
-	}
 	start := time.Now()
 	var stmts []*command.Statement
 	if r.Method == http.MethodGet {
@@ -160,34 +131,7 @@ func (s *Service) handleQuery(w http.ResponseWriter, r *http.Request, p *params)
 	env := newEnv()
 	// Only a strong read goes through the log, so only then must its SQL be deterministic.
 	prepare(stmts, p, env, level == store.LevelStrong)
-	ctx, cancel := s.requestContext(r, p)
-	defer cancel()
-	if level == store.LevelLinearizable {
-		timeout := 10 * time.Second
-		if p.hasLinearizableTimeout {
-			timeout = p.linearizableTimeout
-		}
-		var lcancel context.CancelFunc
-		ctx, lcancel = context.WithTimeout(ctx, timeout)
-		defer lcancel()
-	}
-	opts := store.ReadOptions{Level: level, Freshness: p.freshness, FreshnessStrict: p.freshnessStrict, MinIndex: p.minIndex}
-	resp, err := s.store.Query(ctx, req, opts, env)
-	servedBy := s.servedByLocal()
-	if errors.Is(err, store.ErrNotLeader) {
-		if p.redirect {
-			s.redirect(w, r)
-			return
-		}
-		resp, err = s.store.Forward(ctx, &command.ForwardRequest{Request: req, Read: true, Level: int32(level),
-			FreshnessNs: int64(p.freshness), FreshnessStrict: p.freshnessStrict, NowUnixMs: env.NowUnixMs, Seed: env.Seed})
-		servedBy = s.servedByLeader()
-	}
-	if s.requestFailed(w, p, start, err) {
-		return
-	}
-	w.Header().Set("X-Rqlite-Served-By", servedBy)
-	s.respond(w, p, start, resp)
+	s.read(w, r, p, req, level, env, start)
 }
 
 func parseLevel(level string) store.Level {
@@ -206,66 +150,4 @@ func parseLevel(level string) store.Level {
 
 func isPlainText(r *http.Request) bool {
 	return strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain")
-}
-
-// requestFailed writes the response for a request the store could not serve; it returns false if err
-// is nil. No leader means 503; anything else is reported inside a 200, as rqlite does.
-func (s *Service) requestFailed(w http.ResponseWriter, p *params, start time.Time, err error) bool {
-	if err == nil {
-		return false
-	}
-	switch {
-	case deniedByLeader(w, err):
-	case errors.Is(err, store.ErrNoLeader):
-		http.Error(w, "leader not found", http.StatusServiceUnavailable)
-	case errors.Is(err, store.ErrStaleRead):
-		s.respond(w, p, start, store.Response{Error: "stale read"})
-	default:
-		s.respond(w, p, start, store.Response{Error: errorText(err)})
-	}
-	return true
-}
-
-// errorText is the message of a store or remote error as a client should read it.
-func errorText(err error) string {
-	switch {
-	case errors.Is(err, store.ErrNotOpen):
-		return "store not ready"
-	case errors.Is(err, store.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return "timeout: " + err.Error()
-	}
-	return err.Error()
-}
-
-func (s *Service) respond(w http.ResponseWriter, p *params, start time.Time, resp store.Response) {
-	e := encoder{associative: p.associative, blobArray: p.blobArray, timings: p.timings}
-	index := uint64(0)
-	if p.raftIndex {
-		index = resp.RaftIndex
-	}
-	e.response(resp.Results, resp.Error, time.Since(start).Seconds(), 0, index)
-	writeJSON(w, p, http.StatusOK, e.buf)
-}
-
-// redirect answers 301 to the same path and query on the leader.
-func (s *Service) redirect(w http.ResponseWriter, r *http.Request) {
-	leader, ok := s.store.Leader()
-	if !ok || leader.HTTPURL == "" {
-		http.Error(w, "leader not found", http.StatusServiceUnavailable)
-		return
-	}
-	loc := leader.HTTPURL + r.URL.Path
-	if r.URL.RawQuery != "" {
-		loc += "?" + r.URL.RawQuery
-	}
-	http.Redirect(w, r, loc, http.StatusMovedPermanently)
-}
-
-func (s *Service) servedByLocal() string { return s.store.HTTPAddr() }
-
-func (s *Service) servedByLeader() string {
-	if l, ok := s.store.Leader(); ok {
-		return strings.TrimPrefix(strings.TrimPrefix(l.HTTPURL, "http://"), "https://")
-	}
-	return ""
 }

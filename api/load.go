@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -21,9 +20,6 @@ var sqliteHeader = []byte("SQLite format 3\x00")
 // handleLoad serves /db/load (reference §1.6): a SQLite file replaces the database on every node, through
 // the log; any other body is SQL (a dump) run as one request that stops and rolls back at its first error.
 func (s *Service) handleLoad(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodPost) {
-		return
-	}
 	body, ok := s.readBodyLimit(w, r, s.maxLoad)
 	if !ok {
 		return
@@ -33,7 +29,7 @@ func (s *Service) handleLoad(w http.ResponseWriter, r *http.Request, p *params) 
 		// SQL is loaded as written: no rewriting (the replicas' clock and random functions agree anyway).
 		req := &command.Request{Mode: command.Mode_MODE_EXECUTE, RollbackOnError: true,
 			Statements: []*command.Statement{{Sql: string(body)}}}
-		s.writeRequest(w, r, p, req, newEnv(), start)
+		s.write(w, r, p, req, newEnv(), start)
 		return
 	}
 	if err := s.store.ValidateDatabase(body); err != nil {
@@ -46,30 +42,20 @@ func (s *Service) handleLoad(w http.ResponseWriter, r *http.Request, p *params) 
 		return
 	}
 	if err != nil {
-		http.Error(w, "load: "+err.Error(), http.StatusInternalServerError)
+		failed(w, err, "load", http.StatusInternalServerError)
 		return
 	}
 	ctx, cancel := s.requestContext(r, p)
 	defer cancel()
-	index, err := s.store.Load(ctx, gz)
-	servedBy := s.servedByLocal()
-	if errors.Is(err, store.ErrNotLeader) {
-		if p.redirect {
-			s.redirect(w, r)
-			return
-		}
-		err = s.store.ForwardLoad(ctx, gz)
-		servedBy = s.servedByLeader()
-	}
-	if deniedByLeader(w, err) {
-		return
-	}
-	if errors.Is(err, store.ErrNoLeader) {
-		http.Error(w, "leader not found", http.StatusServiceUnavailable)
+	var index uint64
+	servedBy, done, err := s.viaLeader(w, r, p,
+		func() (err error) { index, err = s.store.Load(ctx, gz); return err },
+		func() error { return s.store.ForwardLoad(ctx, gz) })
+	if done {
 		return
 	}
 	if err != nil {
-		http.Error(w, "load: "+err.Error(), http.StatusInternalServerError)
+		failed(w, err, "load", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("X-Rqlite-Served-By", servedBy)
@@ -79,9 +65,6 @@ func (s *Service) handleLoad(w http.ResponseWriter, r *http.Request, p *params) 
 // handleBoot serves /boot (reference §1.7): a single-node cluster takes a SQLite file, of any size, at the
 // speed of the disk, without passing it through the log.
 func (s *Service) handleBoot(w http.ResponseWriter, r *http.Request, p *params) {
-	if !allow(w, r, http.MethodPost) {
-		return
-	}
 	br := bufio.NewReaderSize(s.body(w, r, 1<<62), 1<<20)
 	head, _ := br.Peek(len(sqliteHeader))
 	if !bytes.Equal(head, sqliteHeader) {
@@ -116,7 +99,7 @@ func (s *Service) handleBoot(w http.ResponseWriter, r *http.Request, p *params) 
 		return
 	}
 	if err != nil {
-		http.Error(w, fmt.Sprintf("boot: %v", err), http.StatusServiceUnavailable)
+		failed(w, err, "boot", http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("X-Rqlite-Served-By", s.servedByLocal())

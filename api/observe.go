@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/raftlite/raftlite/store"
@@ -14,23 +13,10 @@ type Metrics interface {
 	Handler() http.Handler
 }
 
-// endpoints are the label values for requests: the API's paths, so that a client cannot create series.
-var endpoints = []string{"/db/execute", "/db/query", "/db/request", "/db/backup", "/db/load", "/db/sql", "/boot",
-	"/snapshot", "/reap", "/remove", "/status", "/nodes", "/leader", "/readyz", "/debug", "/metrics", "/console"}
-
-func endpointLabel(path string) string {
-	for _, e := range endpoints {
-		if strings.HasPrefix(path, e) {
-			return e
-		}
-	}
-	return "other"
-}
-
 // levelLabel is the consistency level a read was served at (as parseLevel reads it: an unknown value is
 // weak, so a client cannot create series), and "" for everything else.
-func levelLabel(endpoint string, p *params) string {
-	if p == nil || (endpoint != "/db/query" && endpoint != "/db/request") {
+func levelLabel(rt *route, p *params) string {
+	if p == nil || rt == nil || !rt.leveled {
 		return ""
 	}
 	return levelNames[parseLevel(p.level)]

@@ -149,10 +149,12 @@ func (q *queue) writeRun(run []*queued) bool {
 			if c := run[0].creds; c != nil {
 				ctx = store.WithCredentials(ctx, c.GetUsername(), c.GetPassword())
 			}
-			_, err := q.svc.store.Execute(ctx, req, env)
-			if errors.Is(err, store.ErrNotLeader) {
-				_, err = q.svc.store.Forward(ctx, &command.ForwardRequest{Request: req, NowUnixMs: env.NowUnixMs, Seed: env.Seed})
-			}
+			_, _, err := q.svc.viaLeader(nil, nil, nil,
+				func() error { _, err := q.svc.store.Execute(ctx, req, env); return err },
+				func() error {
+					_, err := q.svc.store.Forward(ctx, &command.ForwardRequest{Request: req, NowUnixMs: env.NowUnixMs, Seed: env.Seed})
+					return err
+				})
 			cancel()
 			if err == nil {
 				break

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -81,22 +80,22 @@ func New(cfg Config) *Service {
 // Close stops the service's background work: the write queue flushes what it holds (until ctx ends).
 func (s *Service) Close(ctx context.Context) { s.queue.close(ctx) }
 
-// ServeHTTP dispatches as rqlite does (reference §1.1): CORS preflight first, then query parameter
-// validation, then the path.
+// ServeHTTP dispatches as rqlite does: CORS preflight first, then the permission check, then query
+// parameter validation, then the route (404 for none, 405 for a method it does not take).
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt := s.routeFor(r.URL.Path)
 	if s.metrics == nil {
-		s.serveHTTP(w, r)
+		s.serveHTTP(w, r, rt)
 		return
 	}
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-	p := s.serveHTTP(sw, r)
-	endpoint := endpointLabel(r.URL.Path)
-	s.metrics.ObserveRequest(endpoint, methodLabel(r.Method), sw.code, levelLabel(endpoint, p), time.Since(start))
+	p := s.serveHTTP(sw, r, rt)
+	s.metrics.ObserveRequest(rt.metricsLabel(), methodLabel(r.Method), sw.code, levelLabel(rt, p), time.Since(start))
 }
 
 // serveHTTP serves a request and returns its parsed parameters (nil if it never got that far).
-func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) *params {
+func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request, rt *route) *params {
 	h := w.Header()
 	h.Set("X-Rqlite-Version", s.version)
 	h.Set("Access-Control-Allow-Methods", "OPTIONS, GET, POST")
@@ -118,7 +117,11 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) *params {
 		http.Error(w, "cross-origin request refused: send JSON (application/json) or call from the same origin", http.StatusForbidden)
 		return nil
 	}
-	r, ok := s.authorize(w, r)
+	var needs []auth.Perm
+	if rt != nil {
+		needs = rt.perms
+	}
+	r, ok := s.authorize(w, r, needs)
 	if !ok {
 		return nil
 	}
@@ -127,71 +130,19 @@ func (s *Service) serveHTTP(w http.ResponseWriter, r *http.Request) *params {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return nil
 	}
-	path := r.URL.Path
 	switch {
-	case strings.HasPrefix(path, "/db/execute"):
-		s.handleExecute(w, r, p)
-	case strings.HasPrefix(path, "/db/query"):
-		s.handleQuery(w, r, p)
-	case strings.HasPrefix(path, "/db/request"):
-		s.handleRequest(w, r, p)
-	case strings.HasPrefix(path, "/db/backup"):
-		s.handleBackup(w, r, p)
-	case strings.HasPrefix(path, "/db/load"):
-		s.handleLoad(w, r, p)
-	case strings.HasPrefix(path, "/db/sql"):
-		s.handleSQL(w, r, p)
-	case path == "/boot":
-		s.handleBoot(w, r, p)
-	case path == "/snapshot":
-		s.handleSnapshot(w, r, p)
-	case path == "/reap":
-		s.handleReap(w, r, p)
-	case strings.HasPrefix(path, "/remove"):
-		s.handleRemove(w, r, p)
-	case strings.HasPrefix(path, "/status"):
-		s.handleStatus(w, r, p)
-	case strings.HasPrefix(path, "/nodes"):
-		s.handleNodes(w, r, p)
-	case path == "/leader":
-		s.handleLeader(w, r, p)
-	case strings.HasPrefix(path, "/readyz"):
-		s.handleReadyz(w, r, p)
-	case path == "/licenses":
-		s.handleLicenses(w, r)
-	case path == "/debug/vars":
-		s.handleVars(w, r, p)
-	case strings.HasPrefix(path, "/debug/pprof"):
-		s.handlePprof(w, r)
-	case path == "/metrics" && s.metrics != nil:
-		if allow(w, r, http.MethodGet) {
-			s.metrics.Handler().ServeHTTP(w, r)
-		}
-	case path == "/" && s.console != nil:
-		http.Redirect(w, r, "/console/", http.StatusFound)
-	case path == "/console" && s.console != nil:
-		http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
-	case strings.HasPrefix(path, "/console") && s.console != nil:
-		s.console.ServeHTTP(w, r)
-	default:
+	case rt == nil:
 		w.WriteHeader(http.StatusNotFound)
+	case !rt.allows(r.Method):
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	default:
+		rt.serve(s, w, r, p)
 	}
 	return p
 }
 
 func setJSON(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-}
-
-// allow writes 405 unless the method is one of methods.
-func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
-	for _, m := range methods {
-		if r.Method == m {
-			return true
-		}
-	}
-	w.WriteHeader(http.StatusMethodNotAllowed)
-	return false
 }
 
 // readBody reads the whole body, answering 413 if it is larger than the limit.

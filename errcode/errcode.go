@@ -88,19 +88,18 @@ func FromWire(code uint8, msg string) error {
 }
 
 // HTTPStatus is the status an API answer carries for an error with this code when the error is the whole
-// answer. rqlite reports most failures of a request inside a 200 body instead; the API decides which.
+// answer. rqlite reports most failures of a request that runs SQL inside a 200 body instead; the API
+// decides which.
 func HTTPStatus(code Code) int {
 	switch code {
-	case NoLeader, NotOpen, Fault, Stopped:
+	case NoLeader, NotOpen, NotSingleNode:
 		return http.StatusServiceUnavailable
 	case Unauthorized:
 		return http.StatusUnauthorized
-	case UnknownNode, BadRequest, NotSingleNode:
+	case BadRequest:
 		return http.StatusBadRequest
 	case TooLarge:
 		return http.StatusRequestEntityTooLarge
-	case Timeout:
-		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
 }
