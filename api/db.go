@@ -11,6 +11,7 @@ import (
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/rewrite"
+	"github.com/raftlite/raftlite/sqlpolicy"
 	"github.com/raftlite/raftlite/sqlscan"
 	"github.com/raftlite/raftlite/store"
 )
@@ -26,51 +27,35 @@ func newEnv() db.Env {
 // envRand is the generator the rewriter draws literals from for a request with this environment.
 func envRand(env db.Env) *rand.Rand { return rand.New(rand.NewPCG(env.Seed, env.Seed^0x5deece66d)) }
 
-// prepare applies the SQL processor to statements (unless noparse): non-deterministic functions are
-// rewritten to literals (unless norwrandom/norwtime, or rewrite is false) and RETURNING is detected.
-func prepare(stmts []*command.Statement, p *params, env db.Env, rewriteSQL bool) {
+// prepare makes the one analysis of each statement (package sqlpolicy) and uses it for everything on the
+// way in: the SQL policy may refuse the whole request (refused: the caller answers "disallowed pragma");
+// unless noparse, non-deterministic functions are rewritten to literals (unless norwrandom/norwtime, or
+// rewriteSQL is false) and a statement that returns rows is marked.
+func prepare(stmts []*command.Statement, p *params, env db.Env, rewriteSQL bool) (refused bool) {
+	analyses := make([][]sqlpolicy.Statement, len(stmts))
+	for i, st := range stmts {
+		analyses[i] = sqlpolicy.Analyze(st.Sql)
+		if sqlpolicy.Refused(analyses[i]) {
+			return true
+		}
+	}
 	if p.noparse {
-		return
+		return false
 	}
 	now := time.UnixMilli(env.NowUnixMs).UTC()
 	rng := envRand(env)
 	opts := rewrite.Options{Random: !p.norwrandom, Time: !p.norwtime}
-	for _, st := range stmts {
+	for i, st := range stmts {
+		analysis := analyses[i]
+		if n := len(analysis); n > 0 {
+			st.Returning = analysis[n-1].Returning
+		}
 		if rewriteSQL {
-			st.Sql, _ = rewrite.Rewrite(st.Sql, opts, now, rng)
-		}
-		pieces := sqlscan.Split(st.Sql)
-		if n := len(pieces); n > 0 {
-			info := sqlscan.Analyze(pieces[n-1].Text)
-			st.Returning = info.Returning || info.Kind == sqlscan.Explain
-		}
-	}
-}
-
-// disallowedPragma reports a statement that would change how this node stores data, which only the node
-// itself may decide (reference §3.5), or (beyond rqlite) a connection setting that changes what SQL means:
-// on the writer it would last until a restart on one replica and not on another, and on a pooled reader it
-// would change the answers of other clients.
-func disallowedPragma(stmts []*command.Statement) bool {
-	for _, st := range stmts {
-		for _, piece := range sqlscan.Split(st.Sql) {
-			_, name, setting, ok := sqlscan.Pragma(piece.Text)
-			if !ok {
-				continue
+			pieces := make([]sqlscan.Stmt, len(analysis))
+			for k, a := range analysis {
+				pieces[k] = a.Stmt
 			}
-			switch strings.ToLower(name) {
-			case "wal_checkpoint":
-				return true
-			case "journal_mode", "wal_autocheckpoint", "synchronous", "query_only", "writable_schema",
-				"recursive_triggers", "case_sensitive_like", "reverse_unordered_selects", "legacy_alter_table",
-				"ignore_check_constraints", "defer_foreign_keys", "trusted_schema", "automatic_index",
-				"soft_heap_limit", "hard_heap_limit", "locking_mode", "mmap_size", "temp_store_directory",
-				"data_store_directory", "threads", "busy_timeout", "cell_size_check", "short_column_names",
-				"full_column_names", "count_changes", "empty_result_callbacks":
-				if setting {
-					return true
-				}
-			}
+			st.Sql, _ = rewrite.Statements(st.Sql, pieces, opts, now, rng)
 		}
 	}
 	return false
@@ -92,12 +77,11 @@ func (s *Service) handleExecute(w http.ResponseWriter, r *http.Request, p *param
 	}
 	start := time.Now()
 	req := &command.Request{Mode: command.Mode_MODE_EXECUTE, Statements: stmts, Transaction: p.transaction, DbTimeoutNs: int64(p.dbTimeout)}
-	if disallowedPragma(stmts) {
+	env := newEnv()
+	if prepare(stmts, p, env, true) {
 		s.respond(w, p, start, store.Response{Error: "disallowed pragma"})
 		return
 	}
-	env := newEnv()
-	prepare(stmts, p, env, true)
 	s.write(w, r, p, req, env, start)
 }
 
@@ -123,14 +107,13 @@ func (s *Service) handleQuery(w http.ResponseWriter, r *http.Request, p *params)
 	}
 	req := &command.Request{Mode: command.Mode_MODE_QUERY, Statements: stmts, Transaction: p.transaction,
 		DbTimeoutNs: int64(p.dbTimeout), QualifyColumns: p.qualifyColumns}
-	if disallowedPragma(stmts) {
-		s.respond(w, p, start, store.Response{Error: "disallowed pragma"})
-		return
-	}
 	level := parseLevel(p.level)
 	env := newEnv()
 	// Only a strong read goes through the log, so only then must its SQL be deterministic.
-	prepare(stmts, p, env, level == store.LevelStrong)
+	if prepare(stmts, p, env, level == store.LevelStrong) {
+		s.respond(w, p, start, store.Response{Error: "disallowed pragma"})
+		return
+	}
 	s.read(w, r, p, req, level, env, start)
 }
 

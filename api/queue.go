@@ -213,11 +213,10 @@ func (s *Service) handleQueued(w http.ResponseWriter, r *http.Request, p *params
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if disallowedPragma(stmts) {
+	if prepare(stmts, p, newEnv(), true) {
 		s.respond(w, p, start, store.Response{Error: "disallowed pragma"})
 		return
 	}
-	prepare(stmts, p, newEnv(), true)
 	ctx, cancel := s.requestContext(r, p)
 	defer cancel()
 	var creds *command.Credentials

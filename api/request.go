@@ -24,13 +24,12 @@ func (s *Service) handleRequest(w http.ResponseWriter, r *http.Request, p *param
 	start := time.Now()
 	req := &command.Request{Mode: command.Mode_MODE_REQUEST, Statements: stmts, Transaction: p.transaction,
 		DbTimeoutNs: int64(p.dbTimeout), QualifyColumns: p.qualifyColumns}
-	if disallowedPragma(stmts) {
+	level := parseLevel(p.level)
+	env := newEnv()
+	if prepare(stmts, p, env, true) {
 		s.respond(w, p, start, store.Response{Error: "disallowed pragma"})
 		return
 	}
-	level := parseLevel(p.level)
-	env := newEnv()
-	prepare(stmts, p, env, true)
 	ctx, cancel := s.requestContext(r, p)
 	defer cancel()
 	readOnly, err := s.store.ReadOnly(ctx, req)

@@ -10,6 +10,7 @@ import (
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 
+	"github.com/raftlite/raftlite/sqlpolicy"
 	"github.com/raftlite/raftlite/sqlscan"
 )
 
@@ -263,7 +264,7 @@ func (w *writer) authorize(op int, arg1, arg2, arg3 string) int {
 }
 
 // authorizeShared is what readers and the writer both refuse: files other than the database, TEMP
-// objects, and connection settings outside a few that change nothing a replica or another client sees.
+// objects, and setting a PRAGMA that the SQL policy (package sqlpolicy) does not list as settable.
 func authorizeShared(op int, arg1, arg2 string) int {
 	switch op {
 	case sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH,
@@ -271,21 +272,11 @@ func authorizeShared(op int, arg1, arg2 string) int {
 		sqlite3.SQLITE_CREATE_TEMP_VIEW:
 		return sqlite3.SQLITE_DENY
 	case sqlite3.SQLITE_PRAGMA:
-		if arg2 != "" && !settablePragmas[strings.ToLower(arg1)] {
+		if arg2 != "" && !sqlpolicy.Settable(arg1) {
 			return sqlite3.SQLITE_DENY
 		}
 	}
 	return sqlite3.SQLITE_OK
-}
-
-// settablePragmas may be set by users. foreign_keys is applied per request (see soloPragma); the others
-// belong to the database file, which every replica changes alike, or change only performance.
-var settablePragmas = map[string]bool{
-	"foreign_keys": true, "user_version": true, "application_id": true, "auto_vacuum": true,
-	"page_size": true, "incremental_vacuum": true, "cache_size": true, "cache_spill": true,
-	"secure_delete": true, "shrink_memory": true, "table_info": true, "table_xinfo": true,
-	"index_info": true, "index_xinfo": true, "index_list": true, "foreign_key_list": true,
-	"foreign_key_check": true, "integrity_check": true, "quick_check": true, "pragma_list": true,
 }
 
 // exec runs one of the writer's own statements.

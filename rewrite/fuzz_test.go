@@ -83,6 +83,10 @@ func FuzzRewrite(f *testing.F) {
 		if full, _ := rewrite(in, opts, testNow, newRand(), false); full != out {
 			t.Fatalf("prefilter changes the result for %q:\n with    %q\n without %q", in, out, full)
 		}
+		// Given the statements already split, the result is the same.
+		if split, _ := Statements(in, sqlscan.Split(in), opts, testNow, newRand()); split != out {
+			t.Fatalf("Statements differs from Rewrite for %q:\n %q\n %q", in, split, out)
+		}
 		if !changed {
 			return
 		}

@@ -33,11 +33,32 @@ func Rewrite(sql string, opts Options, now time.Time, rnd *rand.Rand) (out strin
 	return rewrite(sql, opts, now, rnd, true)
 }
 
+// Statements is Rewrite for SQL already split into its statements (by sqlscan.Split, or an analysis made
+// from it): the text is not scanned again to find them.
+func Statements(sql string, stmts []sqlscan.Stmt, opts Options, now time.Time, rnd *rand.Rand) (out string, changed bool) {
+	if rnd == nil {
+		opts.Random = false
+	}
+	now = now.UTC()
+	if y := now.Year(); y < 0 || y > 9999 {
+		opts.Time = false
+	}
+	return rewriteStatements(sql, stmts, opts, now, rnd, true)
+}
+
 // rewrite does the work once the options are settled. filter skips statements that mayRewrite rules out;
 // tests turn it off to check that the filter never hides a rewrite.
 func rewrite(sql string, opts Options, now time.Time, rnd *rand.Rand, filter bool) (string, bool) {
+	return rewriteStatements(sql, sqlscan.Split(sql), opts, now, rnd, filter)
+}
+
+// rewriteStatements rewrites stmts, the statements of sql.
+func rewriteStatements(sql string, stmts []sqlscan.Stmt, opts Options, now time.Time, rnd *rand.Rand, filter bool) (string, bool) {
+	if !opts.Random && !opts.Time {
+		return sql, false
+	}
 	var edits []edit
-	for _, st := range sqlscan.Split(sql) {
+	for _, st := range stmts {
 		if (!filter || mayRewrite(st.Text, opts)) && !frozen(st.Text) {
 			edits = statementEdits(edits, st, opts)
 		}
