@@ -39,7 +39,7 @@ var pragmas = map[string]rule{
 
 	// How this node stores data: the node's own business (rqlite refuses these too).
 	"wal_checkpoint": refusedEver,
-	"journal_mode": refusedSet, "wal_autocheckpoint": refusedSet, "synchronous": refusedSet,
+	"journal_mode":   refusedSet, "wal_autocheckpoint": refusedSet, "synchronous": refusedSet,
 	"locking_mode": refusedSet, "mmap_size": refusedSet, "temp_store_directory": refusedSet,
 	"data_store_directory": refusedSet, "threads": refusedSet, "busy_timeout": refusedSet,
 	"soft_heap_limit": refusedSet, "hard_heap_limit": refusedSet, "cell_size_check": refusedSet,
