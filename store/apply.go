@@ -1,12 +1,10 @@
 package store
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -15,22 +13,8 @@ import (
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/errcode"
+	"github.com/raftlite/raftlite/raftnode"
 )
-
-// applyTask is what the raft loop hands the apply loop, in log order: committed entries (with what raft
-// decided for the conf changes among them), or a snapshot to install before any later entry.
-type applyTask struct {
-	entries []*raftpb.Entry
-	confs   []appliedConf
-	install *installRequest
-}
-
-// appliedConf is the outcome of one conf change entry: the ConfState and the membership after it.
-type appliedConf struct {
-	index      uint64
-	cs         *raftpb.ConfState
-	membership []byte
-}
 
 // applyResult is what a request produced when applied.
 type applyResult struct {
@@ -52,11 +36,11 @@ func (s *Store) runApply() {
 		select {
 		case <-s.stopc:
 			return
-		case t := <-s.applyc:
-			tasks := []applyTask{t}
+		case t := <-s.node.Committed():
+			tasks := []raftnode.Apply{t}
 			for len(tasks) < 64 {
 				select {
-				case t := <-s.applyc:
+				case t := <-s.node.Committed():
 					tasks = append(tasks, t)
 					continue
 				default:
@@ -87,26 +71,26 @@ type batch struct {
 }
 
 // applyTasks applies tasks in order. It returns false if the node is stopping.
-func (s *Store) applyTasks(tasks []applyTask) bool {
-	processed, _, cs := s.applied.snapshot()
+func (s *Store) applyTasks(tasks []raftnode.Apply) bool {
+	processed, _, cs := s.applied.Position()
 	dbApplied := s.db.State().AppliedIndex
 	b := &batch{cs: cs}
 	for _, t := range tasks {
-		if t.install != nil {
+		if t.Install != nil {
 			if !s.flush(b) {
 				return false
 			}
-			t.install.done <- s.install(t.install.snap, t.install.path)
-			processed = s.applied.index()
+			t.Install.Done <- s.install(t.Install.Snap, t.Install.Path)
+			processed = s.applied.Index()
 			dbApplied = s.db.State().AppliedIndex
-			b.cs = s.applied.confState()
+			b.cs = s.applied.ConfState()
 			continue
 		}
-		confs := t.confs
-		for _, e := range t.entries {
+		confs := t.Confs
+		for _, e := range t.Entries {
 			i := e.GetIndex()
 			isConf := e.GetType() == raftpb.EntryConfChange || e.GetType() == raftpb.EntryConfChangeV2
-			var conf appliedConf
+			var conf raftnode.AppliedConf
 			if isConf && len(confs) > 0 {
 				conf, confs = confs[0], confs[1:]
 			}
@@ -115,7 +99,7 @@ func (s *Store) applyTasks(tasks []applyTask) bool {
 			}
 			processed = i
 			if isConf {
-				b.cs = conf.cs
+				b.cs = conf.CS
 			}
 			if i <= dbApplied {
 				// Handed out again after a restart; the database already holds it.
@@ -124,7 +108,7 @@ func (s *Store) applyTasks(tasks []applyTask) bool {
 			}
 			op := db.Op{Index: i, Term: e.GetTerm()}
 			if isConf {
-				op.Membership = conf.membership
+				op.Membership = conf.Membership
 			} else if len(e.GetData()) > 0 {
 				var cmd command.Command
 				if err := proto.Unmarshal(e.GetData(), &cmd); err != nil {
@@ -139,7 +123,7 @@ func (s *Store) applyTasks(tasks []applyTask) bool {
 					if !ok {
 						return false
 					}
-					s.applied.set(i, e.GetTerm(), b.cs)
+					s.applied.Set(i, e.GetTerm(), b.cs)
 					s.deliver(e, res)
 					dbApplied = i
 					continue
@@ -156,7 +140,7 @@ func (s *Store) applyTasks(tasks []applyTask) bool {
 	if !s.flush(b) {
 		return false
 	}
-	if s.bootPending && s.applied.index() >= s.db.State().AppliedIndex {
+	if s.bootPending && s.applied.Index() >= s.db.State().AppliedIndex {
 		// Restarted after a boot whose compaction did not happen: do it now, before anyone joins.
 		if err := s.finishBoot(); err != nil {
 			s.log.Error("finishing an interrupted boot", "err", err)
@@ -199,8 +183,8 @@ func (s *Store) flush(b *batch) bool {
 		}
 	}
 	s.applyRecovered(&failures)
-	s.applied.set(b.last.GetIndex(), b.last.GetTerm(), b.cs)
-	if b.last.GetIndex() >= s.commit.Load() {
+	s.applied.Set(b.last.GetIndex(), b.last.GetTerm(), b.cs)
+	if b.last.GetIndex() >= s.node.Commit() {
 		s.caughtUp.Store(time.Now().UnixNano())
 	}
 	b.ops, b.entries, b.last = b.ops[:0], b.entries[:0], nil
@@ -208,21 +192,7 @@ func (s *Store) flush(b *batch) bool {
 }
 
 // deliver wakes the caller waiting for e, if this node proposed it.
-func (s *Store) deliver(e *raftpb.Entry, res applyResult) {
-	p := s.waiters.take(e.GetIndex())
-	if p == nil {
-		return
-	}
-	if !p.matches(e, s.raftID) {
-		// Another leader's entry took this index: ours was never committed.
-		p.fail(ErrLeaderLost)
-		return
-	}
-	select {
-	case p.done <- proposalResult{index: e.GetIndex(), res: res}:
-	default:
-	}
-}
+func (s *Store) deliver(e *raftpb.Entry, res applyResult) { s.node.Deliver(e, res) }
 
 // applyLoad replaces the database with the SQLite file a LOAD entry carries. A file that every replica
 // refuses alike (not a database) leaves the database as it was and is the entry's result; a failing disk
@@ -289,7 +259,7 @@ var errNothingToSnapshot error = errcode.ErrNothingNew
 // compact records a snapshot at the applied index and drops log entries older than trailing entries
 // before it. The database is made durable first: the log forgets only what the database file surely holds.
 func (s *Store) compact(force bool, trailing uint64) error {
-	idx, _, cs := s.applied.snapshot()
+	idx, _, cs := s.applied.Position()
 	snap, err := s.rlog.Snapshot()
 	if err != nil {
 		return err
@@ -313,123 +283,15 @@ func (s *Store) compact(force bool, trailing uint64) error {
 	if err := s.db.Checkpoint(); err != nil {
 		s.log.Warn("checkpoint after snapshot", "err", err)
 	}
-	s.removeStaleSnapshots(idx) // received ones raft never installed
+	s.node.RemoveStaleSnapshots(idx) // received ones raft never installed
 	s.log.Info("snapshot taken", "index", idx)
 	return nil
-}
-
-// appliedIndex is the apply loop's position, with a way to wait for it to pass a given index.
-type appliedIndex struct {
-	mu    sync.Mutex
-	idx   uint64
-	term  uint64
-	cs    *raftpb.ConfState
-	moved chan struct{} // closed and replaced whenever idx advances
-}
-
-func newAppliedIndex() *appliedIndex {
-	return &appliedIndex{cs: &raftpb.ConfState{}, moved: make(chan struct{})}
-}
-
-func (a *appliedIndex) init(idx, term uint64, cs *raftpb.ConfState) { a.set(idx, term, cs) }
-
-func (a *appliedIndex) set(idx, term uint64, cs *raftpb.ConfState) {
-	a.mu.Lock()
-	a.idx, a.term, a.cs = idx, term, cs
-	close(a.moved)
-	a.moved = make(chan struct{})
-	a.mu.Unlock()
-}
-
-func (a *appliedIndex) index() uint64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.idx
-}
-
-func (a *appliedIndex) confState() *raftpb.ConfState {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.cs
-}
-
-func (a *appliedIndex) snapshot() (idx, term uint64, cs *raftpb.ConfState) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.idx, a.term, a.cs
-}
-
-// wait returns once the applied index is at least target.
-func (a *appliedIndex) wait(ctx context.Context, target uint64) error {
-	for {
-		a.mu.Lock()
-		if a.idx >= target {
-			a.mu.Unlock()
-			return nil
-		}
-		moved := a.moved
-		a.mu.Unlock()
-		select {
-		case <-moved:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// waiters maps the log index of each proposal this node made to the caller waiting for it.
-type waiters struct {
-	mu      sync.Mutex
-	byIndex map[uint64]*proposal
-}
-
-func newWaiters() *waiters { return &waiters{byIndex: map[uint64]*proposal{}} }
-
-func (w *waiters) register(index uint64, p *proposal) {
-	w.mu.Lock()
-	if old := w.byIndex[index]; old != nil {
-		// This node's log was rewritten at the index, but another node may still hold the old entry
-		// and commit it later.
-		old.fail(ErrOutcomeUnknown)
-	}
-	w.byIndex[index] = p
-	w.mu.Unlock()
-}
-
-func (w *waiters) take(index uint64) *proposal {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	p := w.byIndex[index]
-	delete(w.byIndex, index)
-	return p
-}
-
-// failUpTo fails every waiter at or below index: entries a snapshot replaced, whose fate this node
-// cannot tell.
-func (w *waiters) failUpTo(index uint64, err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i, p := range w.byIndex {
-		if i <= index {
-			p.fail(err)
-			delete(w.byIndex, i)
-		}
-	}
-}
-
-func (w *waiters) failAll(err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i, p := range w.byIndex {
-		p.fail(err)
-		delete(w.byIndex, i)
-	}
 }
 
 // compactAll records a snapshot at the applied index (if there is none there yet) and compacts the log up
 // to it, keeping nothing behind it.
 func (s *Store) compactAll() error {
-	idx, _, cs := s.applied.snapshot()
+	idx, _, cs := s.applied.Position()
 	snap, err := s.rlog.Snapshot()
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/raftnode"
 )
 
 func (s *Store) httpURL() string {
@@ -112,7 +113,7 @@ func (s *Store) joinChange(m *command.Member) (*raftpb.ConfChangeV2, error) {
 // recentlyActive reports whether the leader has heard from id within the last election timeout.
 func (s *Store) recentlyActive(id uint64) bool {
 	active := false
-	s.onRaft(context.Background(), func(rn *raft.RawNode) {
+	s.node.OnRaft(context.Background(), func(rn *raft.RawNode) {
 		rn.WithProgress(func(pid uint64, _ raft.ProgressType, pr tracker.Progress) {
 			if pid == id {
 				active = pr.RecentActive
@@ -122,18 +123,13 @@ func (s *Store) recentlyActive(id uint64) bool {
 	return active
 }
 
-var errConfDropped = errors.New("membership change not accepted; another is in progress")
+var errConfDropped = raftnode.ErrConfDropped
 
 // proposeConfChange proposes cc and waits until it is applied.
 func (s *Store) proposeConfChange(ctx context.Context, cc *raftpb.ConfChangeV2) error {
 	s.confMu.Lock()
 	defer s.confMu.Unlock()
-	p := &proposal{cc: cc, done: make(chan proposalResult, 1)}
-	_, err := s.proposeAndWait(ctx, p)
-	if errors.Is(err, ErrLeaderLost) {
-		return errConfDropped
-	}
-	return err
+	return s.node.ProposeConfChange(ctx, cc)
 }
 
 // Remove takes the node with the given node-id out of the cluster (on the leader; followers pass it on).
@@ -163,7 +159,7 @@ func (s *Store) Remove(ctx context.Context, nodeID string) error {
 		if _, still := s.members.get(m.GetRaftId()); !still {
 			if m.GetRaftId() == s.raftID {
 				// A leader that removed itself has stepped down by now (quorum.go).
-				s.waitRemovalKnown(ctx, s.applied.index())
+				s.waitRemovalKnown(ctx, s.applied.Index())
 			}
 			return nil
 		}
@@ -187,7 +183,7 @@ func (s *Store) TransferLeadership(ctx context.Context, to uint64) error {
 		return ErrNotLeader
 	}
 	var target uint64
-	s.onRaft(ctx, func(rn *raft.RawNode) {
+	s.node.OnRaft(ctx, func(rn *raft.RawNode) {
 		st := rn.Status()
 		var best uint64
 		for id, pr := range st.Progress {
@@ -215,7 +211,7 @@ func (s *Store) TransferLeadership(ctx context.Context, to uint64) error {
 	tick, _, _ := s.cfg.ticks()
 	deadline := time.Now().Add(time.Duration(2*election) * tick)
 	for time.Now().Before(deadline) {
-		if l := s.leader.Load(); l != s.raftID && l != 0 {
+		if l := s.node.Leader(); l != s.raftID && l != 0 {
 			return nil
 		}
 		select {
@@ -254,29 +250,6 @@ func (s *Store) stepdownLocal(ctx context.Context, nodeID string, wait bool) err
 		return nil
 	}
 	return s.TransferLeadership(ctx, to)
-}
-
-// onRaft runs f on the raft loop and waits for it, or for ctx to end (f may then still run later).
-func (s *Store) onRaft(ctx context.Context, f func(rn *raft.RawNode)) bool {
-	if !s.running.Load() {
-		return false
-	}
-	done := make(chan struct{})
-	select {
-	case s.actc <- func(rn *raft.RawNode) { f(rn); close(done) }:
-	case <-s.stopc:
-		return false
-	case <-ctx.Done():
-		return false
-	}
-	select {
-	case <-done:
-		return true
-	case <-s.stopc:
-		return false
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // joinCluster asks the -join targets, in turn, to add this node, trying every target up to attempts

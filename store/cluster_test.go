@@ -247,7 +247,7 @@ func TestRestartReplaysOnlyWhatIsMissing(t *testing.T) {
 	if c := countRows(t, n, "foo"); c != 50 {
 		t.Fatalf("rows after restart = %d", c)
 	}
-	waitFor(t, "applied to catch up", 5*time.Second, func() bool { return n.s.applied.index() >= applied })
+	waitFor(t, "applied to catch up", 5*time.Second, func() bool { return n.s.applied.Index() >= applied })
 	execSQL(t, n, "INSERT INTO foo(name) VALUES('after restart')")
 	if c := countRows(t, n, "foo"); c != 51 {
 		t.Fatalf("rows = %d", c)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/errcode"
+	"github.com/raftlite/raftlite/raftnode"
 )
 
 // A node whose disk refuses writes cannot do its part. When its Raft log cannot be written (save in
@@ -58,7 +59,7 @@ type applyFault struct {
 
 // Fault reports why this node cannot serve now (its disk refuses writes), or nil.
 func (s *Store) Fault() error {
-	if s.logFull.Load() {
+	if s.node.LogFull() {
 		return ErrDiskFull
 	}
 	if f := s.applyFault.Load(); f != nil {
@@ -93,7 +94,7 @@ func (s *Store) applyFailed(f *applyFailures, first uint64, err error) {
 		// Published once per fault: the raft loop tells one fault from the next by this pointer.
 		s.applyFault.Store(&applyFault{err: &FaultError{Kind: kind, What: "apply the log to its database", Cause: err}, since: f.since})
 	}
-	s.waiters.failAll(errcode.New(errcode.OutcomeUnknown, kind+": this node could not finish the request; it may or may not be applied"))
+	s.node.FailWaiting(0, errcode.New(errcode.OutcomeUnknown, kind+": this node could not finish the request; it may or may not be applied"))
 	switch {
 	case f.reported.IsZero():
 		f.reported = now
@@ -120,17 +121,17 @@ func (s *Store) applyRecovered(f *applyFailures) {
 // handOverIfFaulty (raft loop, every tick) makes a leader that cannot apply hand leadership to the most
 // up-to-date voter that is reachable. raft abandons a transfer after an election timeout; the next tick
 // then tries again, perhaps with another voter.
-func (s *Store) handOverIfFaulty(l *raftLoop) {
+func (s *Store) handOverIfFaulty(t *raftnode.Turn) {
 	f := s.applyFault.Load()
-	if f == nil || raft.StateType(s.raftState.Load()) != raft.StateLeader {
-		l.faultHandOver = nil
+	if f == nil || !s.node.IsLeader() {
+		s.faultHandOver = nil
 		return
 	}
-	if l.rn.BasicStatus().LeadTransferee != raft.None {
+	if t.RawNode.BasicStatus().LeadTransferee != raft.None {
 		return
 	}
 	var target, best uint64
-	l.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+	t.RawNode.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
 		if id == s.raftID || typ == raft.ProgressTypeLearner || !pr.RecentActive {
 			return
 		}
@@ -138,8 +139,8 @@ func (s *Store) handOverIfFaulty(l *raftLoop) {
 			target, best = id, pr.Match
 		}
 	})
-	first := l.faultHandOver != f
-	l.faultHandOver = f
+	first := s.faultHandOver != f
+	s.faultHandOver = f
 	if target == 0 {
 		if first {
 			s.log.Error("this node cannot apply the log but no other voter is reachable to take over leadership: the cluster takes no writes until this node can write again or another voter returns",
@@ -154,5 +155,5 @@ func (s *Store) handOverIfFaulty(l *raftLoop) {
 		}
 		s.log.Warn("handing leadership over: this node cannot apply the log", "to", name, "fault", f.err.Kind)
 	}
-	l.rn.TransferLeader(target)
+	t.RawNode.TransferLeader(target)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 
-	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftlite/raftlite/transport"
@@ -48,38 +47,11 @@ func (h *handler) AcceptStream(hello transport.Hello) error {
 	return fmt.Errorf("this is Raft node %x (node %s), not %x (node %s)", s.raftID, s.cfg.NodeID, hello.ToID, hello.ToNodeID)
 }
 
-func (h *handler) HandleMessages(msgs []*raftpb.Message) {
-	s := (*Store)(h)
-	if !s.running.Load() {
-		return // not started yet (still joining): raft will resend
-	}
-	s.noteContact(msgs)
-	select {
-	case s.recvc <- msgs:
-	case <-s.stopc:
-	}
-}
+func (h *handler) HandleMessages(msgs []*raftpb.Message) { h.node.Step(msgs) }
 
-func (h *handler) ReportUnreachable(id uint64) {
-	s := (*Store)(h)
-	select {
-	case s.actc <- func(rn *raft.RawNode) { rn.ReportUnreachable(id) }:
-	default: // a later report will do
-	}
-}
+func (h *handler) ReportUnreachable(id uint64) { h.node.ReportUnreachable(id) }
 
-func (h *handler) ReportSnapshot(id uint64, ok bool) {
-	s := (*Store)(h)
-	status := raft.SnapshotFinish
-	if !ok {
-		status = raft.SnapshotFailure
-	}
-	// Must not be dropped: without it the follower stays paused waiting for a snapshot.
-	select {
-	case s.actc <- func(rn *raft.RawNode) { rn.ReportSnapshot(id, status) }:
-	case <-s.stopc:
-	}
-}
+func (h *handler) ReportSnapshot(id uint64, ok bool) { h.node.ReportSnapshot(id, ok) }
 
 func (h *handler) OpenSnapshot(m *raftpb.Message) (io.ReadCloser, error) {
 	return (*Store)(h).openSnapshot(m)
@@ -90,10 +62,10 @@ func (h *handler) ReceiveSnapshot(hello transport.Hello, m *raftpb.Message, data
 	if m.GetTo() != s.raftID || m.GetType() != raftpb.MsgSnap {
 		return fmt.Errorf("snapshot message for %x, this is %x", m.GetTo(), s.raftID)
 	}
-	if !s.running.Load() {
-		return fmt.Errorf("node %s is not running raft yet", s.cfg.NodeID)
+	if err := s.node.ReceiveSnapshot(m, data); err != nil {
+		return fmt.Errorf("node %s: %w", s.cfg.NodeID, err)
 	}
-	return s.receiveSnapshot(m, data)
+	return nil
 }
 
 func (h *handler) HandleRPC(ctx context.Context, method uint8, req []byte) ([]byte, error) {

@@ -103,14 +103,14 @@ func (s *Store) Load(ctx context.Context, gzipped []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, err := s.proposeAndWait(ctx, &proposal{data: data, id: id, done: make(chan proposalResult, 1)})
+	r, err := s.node.Propose(ctx, data, id)
 	if err != nil {
 		return 0, err
 	}
-	if r.res.err != "" {
-		return r.index, errors.New(r.res.err)
+	if res := r.Value.(applyResult); res.err != "" {
+		return r.Index, errors.New(res.err)
 	}
-	return r.index, nil
+	return r.Index, nil
 }
 
 // ForwardLoad sends a load to the leader.
@@ -205,7 +205,7 @@ func (s *Store) boot(path string) error {
 	if len(s.members.list()) != 1 {
 		return ErrNotSingleNode
 	}
-	idx, term, _ := s.applied.snapshot()
+	idx, term, _ := s.applied.Position()
 	if err := os.WriteFile(s.bootMarker(), nil, 0o600); err != nil {
 		return fmt.Errorf("boot: %w", err)
 	}
@@ -228,6 +228,6 @@ func (s *Store) finishBoot() error {
 	if err := os.Remove(s.bootMarker()); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	s.log.Info("booted database", "index", s.applied.index())
+	s.log.Info("booted database", "index", s.applied.Index())
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"go.etcd.io/raft/v3/tracker"
 
 	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/raftnode"
 )
 
 // A node that joins as a voter first joins as a learner: a voter with an empty log would count toward
@@ -29,56 +30,35 @@ const (
 	promotePairWait    = 3 * time.Second
 )
 
-// promotion is the raft loop's state for promotions and the conf changes raft has in flight.
+// promotion is the raft loop's state for promotions.
 type promotion struct {
-	// confPending is the index of the last conf change raft may still have pending (or, after an election,
-	// the last index of the log): raft ignores a conf change proposed before the entries up to it are
-	// handed to the apply loop, and turns it into an empty entry. handed is the last committed index handed on.
-	confPending uint64
-	handed      uint64
-	lastCheck   time.Time
+	lastCheck time.Time
 	// waitingSince is when learners that are ready began waiting for another to catch up.
 	waitingSince time.Time
 }
 
-// noteReady records, from one Ready, the conf changes appended and the entries handed on.
-func (p *promotion) noteReady(rd *raft.Ready, becameLeader bool, lastIndex uint64) {
-	for _, e := range rd.Entries {
-		if e.GetType() == raftpb.EntryConfChange || e.GetType() == raftpb.EntryConfChangeV2 {
-			p.confPending = max(p.confPending, e.GetIndex())
-		}
-	}
-	if becameLeader {
-		// raft itself refuses conf changes until everything in the new leader's log is applied.
-		p.confPending = max(p.confPending, lastIndex)
-	}
-	if n := len(rd.CommittedEntries); n > 0 {
-		p.handed = rd.CommittedEntries[n-1].GetIndex()
-	}
-}
-
 // maybePromote (raft loop, leader) proposes the promotion of the learners that asked to vote and have
 // caught up.
-func (s *Store) maybePromote(l *raftLoop) {
-	if !s.members.awaitingVote() || raft.StateType(s.raftState.Load()) != raft.StateLeader {
-		l.promo.waitingSince = time.Time{}
+func (s *Store) maybePromote(t *raftnode.Turn) {
+	if !s.members.awaitingVote() || !s.node.IsLeader() {
+		s.promo.waitingSince = time.Time{}
 		return
 	}
 	now := time.Now()
-	if now.Sub(l.promo.lastCheck) < promoteCheckEvery || l.promo.handed < l.promo.confPending {
+	if now.Sub(s.promo.lastCheck) < promoteCheckEvery || !t.ConfChangeReady() {
 		return
 	}
-	l.promo.lastCheck = now
+	s.promo.lastCheck = now
 	cs := s.members.confState()
 	if len(cs.GetVotersOutgoing()) > 0 {
 		return // a joint configuration: raft leaves it by itself first
 	}
-	st := l.rn.BasicStatus()
+	st := t.RawNode.BasicStatus()
 	if st.LeadTransferee != raft.None {
 		return
 	}
 	var ready, catchingUp []uint64
-	l.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+	t.RawNode.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
 		if typ != raft.ProgressTypeLearner {
 			return
 		}
@@ -93,18 +73,18 @@ func (s *Store) maybePromote(l *raftLoop) {
 		}
 	})
 	if len(ready) == 0 {
-		l.promo.waitingSince = time.Time{}
+		s.promo.waitingSince = time.Time{}
 		return
 	}
 	if (len(cs.GetVoters())+len(ready))%2 == 0 && len(catchingUp) > 0 {
-		if l.promo.waitingSince.IsZero() {
-			l.promo.waitingSince = now
+		if s.promo.waitingSince.IsZero() {
+			s.promo.waitingSince = now
 		}
-		if now.Sub(l.promo.waitingSince) < promotePairWait {
+		if now.Sub(s.promo.waitingSince) < promotePairWait {
 			return
 		}
 	}
-	l.promo.waitingSince = time.Time{}
+	s.promo.waitingSince = time.Time{}
 	changes := make([]*raftpb.ConfChangeSingle, 0, len(ready))
 	members := make([]*command.Member, 0, len(ready))
 	names := make([]string, 0, len(ready))
@@ -119,10 +99,8 @@ func (s *Store) maybePromote(l *raftLoop) {
 		s.log.Error("encode promotion", "err", err)
 		return
 	}
-	if err := l.rn.ProposeConfChange(cc); err != nil {
+	if !t.ProposeConfChange(cc) {
 		return // not leader any more, or a transfer began: the next check tries again
 	}
-	// The entry is appended in the coming Ready; until it is applied, nothing more is proposed.
-	l.promo.confPending = max(l.promo.confPending, s.lastIndex.Load()+1)
 	s.log.Info("promoting caught-up learners to voters", "nodes", names, "voters_after", len(cs.GetVoters())+len(ready))
 }

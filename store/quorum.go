@@ -23,7 +23,7 @@ import (
 // itself included, and names the others. ok is false if the raft loop could not be asked.
 func (s *Store) reachableVoters(ctx context.Context, ids []uint64) (reachable int, unreachable []string, ok bool) {
 	result := make(chan map[uint64]bool, 1)
-	if !s.onRaft(ctx, func(rn *raft.RawNode) {
+	if !s.node.OnRaft(ctx, func(rn *raft.RawNode) {
 		active := map[uint64]bool{}
 		rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
 			if pr.RecentActive {

@@ -105,10 +105,10 @@ func (s *Store) handleStreamRPC(ctx context.Context, method uint8, req []byte, w
 func (s *Store) nodeMeta() *command.NodeMetaResponse {
 	return &command.NodeMetaResponse{
 		HttpAddr:     s.httpURL(),
-		CommitIndex:  s.commit.Load(),
-		AppliedIndex: s.applied.index(),
+		CommitIndex:  s.node.Commit(),
+		AppliedIndex: s.applied.Index(),
 		Version:      s.cfg.Version,
-		LeaderRaftId: s.leader.Load(),
+		LeaderRaftId: s.node.Leader(),
 		ClusterId:    s.clusterID.Load(),
 	}
 }
@@ -131,7 +131,7 @@ func (s *Store) NodeMeta(ctx context.Context, raftAddr string) (*command.NodeMet
 
 // leaderAddr is the Raft address of the leader, if this node knows one.
 func (s *Store) leaderAddr() (string, error) {
-	id := s.leader.Load()
+	id := s.node.Leader()
 	if id == 0 {
 		return "", ErrNoLeader
 	}

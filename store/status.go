@@ -67,22 +67,23 @@ type LeaderInfo struct {
 // Status reports the node's state. It never blocks on the raft loop.
 func (s *Store) Status() Status {
 	ls := s.rlog.Stats()
+	ns := s.node.Stats()
 	dbSize, walSize := s.db.Size()
 	st := Status{
 		NodeID: s.cfg.NodeID, RaftID: s.raftID, ClusterID: s.clusterID.Load(), RaftAddr: s.cfg.RaftAddr, HTTPURL: s.httpURL(),
-		Open: s.running.Load(), Term: s.term.Load(), CommitIndex: s.commit.Load(),
-		AppliedIndex: s.applied.index(), DBApplied: s.db.State().AppliedIndex,
+		Open: s.node.Running(), Term: s.node.Term(), CommitIndex: s.node.Commit(),
+		AppliedIndex: s.applied.Index(), DBApplied: s.db.State().AppliedIndex,
 		LastLogIndex: ls.LastIndex, FirstLogIndex: ls.FirstIndex, SnapshotIndex: ls.SnapshotIndex,
 		SnapshotTerm: ls.SnapshotTerm, LogSegments: ls.Segments, LogBytes: ls.Bytes,
 		DBSize: dbSize, WALSize: walSize, Members: s.members.list(), Uptime: time.Since(s.started),
 		DataDir: s.cfg.DataDir, DBPath: s.dbPath(), ForeignKeys: s.cfg.ForeignKeys,
 		SnapshotThreshold: s.cfg.SnapshotThreshold, SnapshotInterval: s.cfg.SnapshotInterval,
 		TrailingLogs: s.cfg.TrailingLogs, HeartbeatTimeout: s.cfg.HeartbeatTimeout, ElectionTimeout: s.cfg.ElectionTimeout,
-		ReadIndexRounds: s.readRounds.Load(), ReadIndexReads: s.readsInRounds.Load(), ReadsInProgress: s.db.ReadsInProgress(),
-		LeaderChanges: s.leaderChanges.Load(), Proposals: s.proposals.Load(),
+		ReadIndexRounds: ns.ReadIndexRounds, ReadIndexReads: ns.ReadIndexReads, ReadsInProgress: s.db.ReadsInProgress(),
+		LeaderChanges: ns.LeaderChanges, Proposals: ns.Proposals,
 	}
 	st.SnapshotsSent, st.SnapshotBytesSent, st.SnapshotsReceived, st.SnapshotBytesReceived = s.tr.Snapshots()
-	st.State = stateName(raft.StateType(s.raftState.Load()), st.Open)
+	st.State = stateName(s.node.State(), st.Open)
 	if !s.IsLeader() {
 		st.LastContact = s.sinceContact()
 	}
@@ -91,7 +92,7 @@ func (s *Store) Status() Status {
 			st.Voter = m.Voter
 		}
 	}
-	if l := s.leader.Load(); l != 0 {
+	if l := s.node.Leader(); l != 0 {
 		for _, m := range st.Members {
 			if m.RaftID == l {
 				st.Leader = LeaderInfo{NodeID: m.NodeID, RaftAddr: m.RaftAddr, HTTPURL: m.HTTPAddr}
@@ -143,7 +144,7 @@ func (s *Store) LeaderID() string { return s.Status().Leader.NodeID }
 
 // Leader returns the leader, if one is known.
 func (s *Store) Leader() (LeaderInfo, bool) {
-	l := s.leader.Load()
+	l := s.node.Leader()
 	if l == 0 {
 		return LeaderInfo{}, false
 	}
@@ -192,7 +193,7 @@ func (s *Store) RaftAddr() string { return s.cfg.RaftAddr }
 
 // WaitApplied returns once this node has applied the log up to index.
 func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
-	return s.applied.wait(ctx, index)
+	return s.applied.Wait(ctx, index)
 }
 
 // DataDir is the node's data directory.

@@ -18,6 +18,7 @@ import (
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/errcode"
 	"github.com/raftlite/raftlite/raftlog"
+	"github.com/raftlite/raftlite/raftnode"
 	"github.com/raftlite/raftlite/transport"
 )
 
@@ -33,12 +34,8 @@ var (
 	ErrOutcomeUnknown error = errcode.ErrOutcomeUnknown
 	ErrTimeout        error = errcode.ErrTimeout
 	ErrTooLarge       error = errcode.ErrTooLarge
-	ErrDiskFull       error = errcode.New(errcode.Fault, "disk full: this node cannot write; writes are refused until space is freed")
-	// errDiskFullInFlight answers the requests under way when the disk filled: they were proposed (and
-	// perhaps sent to the others) but may never be applied here, so a retry could apply one twice.
-	// It is not ErrDiskFull: that one means "refused".
-	errDiskFullInFlight error = errcode.New(errcode.OutcomeUnknown, "disk full: this node could not finish the request; it may or may not be applied")
-	errUnknownNode      error = errcode.ErrUnknownNode
+	ErrDiskFull       error = raftnode.ErrDiskFull
+	errUnknownNode    error = errcode.ErrUnknownNode
 )
 
 // maxEntrySize bounds one log entry; larger requests are refused before they are proposed.
@@ -52,41 +49,19 @@ type Store struct {
 
 	db      *db.DB
 	rlog    *raftlog.Log
-	storage *storage
+	node    *raftnode.Node
 	tr      *transport.Transport
 	members *membership
 
-	// Inputs of the raft loop.
-	propc   chan *proposal
-	recvc   chan []*raftpb.Message
-	readc   chan *readRequest
-	actc    chan func(*raft.RawNode)
-	applyc  chan applyTask
 	stopc   chan struct{}
 	stopped atomic.Bool
 	loops   sync.WaitGroup
 
-	// Published by the raft loop for everyone else.
-	leader    atomic.Uint64 // Raft ID of the leader, 0 when unknown
-	raftState atomic.Int32  // raft.StateType
-	term      atomic.Uint64
-	commit    atomic.Uint64
-	lastIndex atomic.Uint64
-	// Counters for /status and metrics.
-	readRounds    atomic.Uint64 // ReadIndex rounds started
-	readsInRounds atomic.Uint64 // linearizable reads those rounds served
-	leaderChanges atomic.Uint64
-	proposals     atomic.Uint64
-
 	// applied is the index up to which the apply loop has processed entries.
-	applied *appliedIndex
-	waiters *waiters
+	applied *raftnode.AppliedIndex
 
 	// contact reports an existing cluster that contacted this (wiped, fresh) node: the address to rejoin through.
 	contact chan string
-	// pendingSnaps maps the index of a snapshot received from the leader to its file until raft installs it.
-	snapMu       sync.Mutex
-	pendingSnaps map[uint64]string
 
 	confMu sync.Mutex // serialises this node's membership changes: raft accepts one at a time
 	// notified collects the nodes that announced themselves for -bootstrap-expect, by node-id.
@@ -94,14 +69,13 @@ type Store struct {
 	notified   map[string]*command.Member
 	snapc      chan snapshotRequest
 	bootc      chan bootRequest
-	// lastContact is when this node last heard from the leader (unix nanoseconds), for freshness.
-	lastContact atomic.Int64
 	// caughtUp is when this node last had applied everything it knew committed (unix nanoseconds).
 	caughtUp atomic.Int64
-	// logFull: the disk refused a write of the Raft log for lack of space. applyFault: committed entries
-	// cannot be applied to the database (fault.go).
-	logFull    atomic.Bool
+	// applyFault: committed entries cannot be applied to the database (fault.go).
 	applyFault atomic.Pointer[applyFault]
+	// Raft-loop state of the hooks: promotions (promote.go) and handing over for a fault (fault.go).
+	promo         promotion
+	faultHandOver *applyFault
 
 	// openedAt is the index the database had applied when the node opened: entries up to it that raft
 	// hands out again are not news.
@@ -115,7 +89,6 @@ type Store struct {
 	recovery      recovery
 	foreignWarned atomic.Int64 // unix nanos of the last warnForeignCluster
 
-	running atomic.Bool // the raft loop has started
 	started time.Time
 	fatal   chan error // a loop hit an unrecoverable error
 }
@@ -133,24 +106,16 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("restrict data directory: %w", err)
 	}
 	s := &Store{
-		cfg:          cfg,
-		log:          cfg.Logger,
-		members:      newMembership(),
-		propc:        make(chan *proposal, 4096),
-		recvc:        make(chan []*raftpb.Message, 4096),
-		readc:        make(chan *readRequest, 4096),
-		actc:         make(chan func(*raft.RawNode), 256),
-		applyc:       make(chan applyTask, 1024),
-		stopc:        make(chan struct{}),
-		applied:      newAppliedIndex(),
-		waiters:      newWaiters(),
-		contact:      make(chan string, 1),
-		pendingSnaps: map[uint64]string{},
-		notified:     map[string]*command.Member{},
-		snapc:        make(chan snapshotRequest),
-		bootc:        make(chan bootRequest),
-		started:      time.Now(),
-		fatal:        make(chan error, 2),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		members:  newMembership(),
+		stopc:    make(chan struct{}),
+		contact:  make(chan string, 1),
+		notified: map[string]*command.Member{},
+		snapc:    make(chan snapshotRequest),
+		bootc:    make(chan bootRequest),
+		started:  time.Now(),
+		fatal:    make(chan error, 2),
 	}
 	var err error
 	if s.raftID, err = loadOrCreateRaftID(cfg.DataDir); err != nil {
@@ -192,7 +157,13 @@ func Open(cfg Config) (*Store, error) {
 	if _, err := os.Stat(s.bootMarker()); err == nil {
 		s.bootPending = true
 	}
-	s.storage = &storage{Log: s.rlog, s: s}
+	tick, heartbeat, election := cfg.ticks()
+	s.node = raftnode.New(raftnode.Config{
+		ID: s.raftID, Tick: tick, HeartbeatTicks: heartbeat, ElectionTicks: election, Log: s.rlog,
+		Transport: (*sender)(s), SnapDir: s.snapDir(), Identify: commandID, ConfChange: s.applyConfChange,
+		OnTurn: s.maybePromote, OnTick: s.handOverIfFaulty, ObserveFsync: cfg.ObserveFsync, Fail: s.fail,
+		Logger: s.log, RaftLogger: cfg.RaftLogger,
+	}, s.applied)
 	s.tr, err = transport.New(transport.Config{
 		ID: s.raftID, NodeID: cfg.NodeID, Addr: cfg.RaftAddr, Listener: cfg.Listener, Dial: cfg.Dial,
 		Handler: (*handler)(s), Logger: s.log,
@@ -245,7 +216,7 @@ func (s *Store) loadState() error {
 			s.dbPath(), st.AppliedIndex, meta.GetIndex())
 	}
 	s.members.setConf(raftpb.EnsureConfState(meta.GetConfState()))
-	s.applied.init(meta.GetIndex(), meta.GetTerm(), raftpb.EnsureConfState(meta.GetConfState()))
+	s.applied = raftnode.NewAppliedIndex(meta.GetIndex(), meta.GetTerm(), meta.GetConfState())
 	return nil
 }
 
@@ -349,7 +320,7 @@ func (s *Store) Close(ctx context.Context) error {
 	if s.stopped.Swap(true) {
 		return nil
 	}
-	if s.running.Load() {
+	if s.node.Running() {
 		if s.cfg.RemoveOnShutdown {
 			if err := s.Remove(ctx, s.cfg.NodeID); err != nil {
 				s.log.Warn("could not remove this node from the cluster on shutdown", "err", err)
@@ -364,8 +335,8 @@ func (s *Store) Close(ctx context.Context) error {
 		}
 	}
 	close(s.stopc)
+	s.node.Stop()
 	s.loops.Wait()
-	s.waiters.failAll(ErrStopped)
 	errs := []error{s.tr.Close()}
 	errs = append(errs, s.db.Close(), s.rlog.Close())
 	return errors.Join(errs...)

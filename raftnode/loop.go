@@ -1,0 +1,260 @@
+package raftnode
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// loop is the state only the raft goroutine touches.
+type loop struct {
+	rn *raft.RawNode
+	// proposals wait for the end of the round; unindexed are accepted proposals whose log index raft has
+	// not shown us yet.
+	proposals []*proposal
+	unindexed []*proposal
+	reads     readBatches
+	conf      confTracker
+	turn      Turn
+}
+
+func (n *Node) run(rn *raft.RawNode, campaign bool) {
+	defer n.loops.Done()
+	ticker := time.NewTicker(n.cfg.Tick)
+	defer ticker.Stop()
+	l := &loop{rn: rn, reads: newReadBatches()}
+	l.turn = Turn{RawNode: rn, n: n, l: l}
+	for campaign && rn.HasReady() {
+		// Raft campaigns only once the bootstrap configuration is applied, which the first Ready does.
+		if !n.handleReady(l, rn.Ready()) {
+			return
+		}
+	}
+	if campaign {
+		if err := rn.Campaign(); err != nil {
+			n.log.Warn("campaign after bootstrap", "err", err)
+		}
+	}
+	for {
+		select {
+		case <-n.stopc:
+			l.reads.failAll(ErrStopped)
+			for _, p := range append(l.unindexed, l.proposals...) {
+				p.fail(ErrStopped)
+			}
+			return
+		case <-ticker.C:
+			rn.Tick()
+			l.reads.expire(time.Now())
+			if n.cfg.OnTick != nil {
+				n.cfg.OnTick(&l.turn)
+			}
+		case msgs := <-n.in.recvc:
+			n.step(rn, msgs)
+		case p := <-n.in.propc:
+			l.proposals = append(l.proposals, p)
+		case r := <-n.in.readc:
+			l.reads.add(r)
+		case f := <-n.in.actc:
+			f(rn)
+		}
+		n.drain(l)
+		// Proposals go to raft last, after every message of this round: a message stepped after a proposal
+		// could truncate it before the Ready, while raft has already queued it for the followers.
+		for _, p := range l.proposals {
+			n.propose(l, p)
+		}
+		l.proposals = l.proposals[:0]
+		if n.cfg.OnTurn != nil {
+			n.cfg.OnTurn(&l.turn)
+		}
+		for {
+			if l.reads.hasPending() && l.reads.mayStart(time.Now()) {
+				n.issueReadIndex(l)
+			}
+			if !rn.HasReady() {
+				break
+			}
+			if !n.handleReady(l, rn.Ready()) {
+				return
+			}
+		}
+	}
+}
+
+// drain takes everything already waiting on the inputs, so that one Ready, and one fsync, covers it all.
+func (n *Node) drain(l *loop) {
+	for i := 0; i < 4096; i++ {
+		select {
+		case msgs := <-n.in.recvc:
+			n.step(l.rn, msgs)
+		case p := <-n.in.propc:
+			l.proposals = append(l.proposals, p)
+		case r := <-n.in.readc:
+			l.reads.add(r)
+		case f := <-n.in.actc:
+			f(l.rn)
+		default:
+			return
+		}
+	}
+}
+
+func (n *Node) step(rn *raft.RawNode, msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		if m.GetTo() != n.cfg.ID {
+			continue // addressed to an identity this data directory does not have
+		}
+		if err := rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+			n.log.Debug("raft step", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
+		}
+	}
+}
+
+func (n *Node) propose(l *loop, p *proposal) {
+	if n.State() != raft.StateLeader {
+		p.fail(ErrNotLeader)
+		return
+	}
+	var err error
+	if p.cc != nil {
+		// Kept to recognise the entry: raft appends exactly this encoding (confChangeToMsg).
+		if p.data, err = proto.Marshal(p.cc); err == nil {
+			err = l.rn.ProposeConfChange(p.cc)
+		}
+	} else {
+		err = l.rn.Propose(p.data)
+	}
+	if err != nil {
+		// Dropped: not leader any more, a leadership transfer is under way, or too much is uncommitted.
+		p.fail(fmt.Errorf("%w: %v", ErrNotLeader, err))
+		return
+	}
+	l.unindexed = append(l.unindexed, p)
+	n.stats.proposals.Add(1)
+	if p.cc != nil {
+		l.conf.proposed(n.state.lastIndex.Load() + 1)
+	}
+}
+
+// handleReady processes one Ready in the order the raft contract requires. It returns false if the node
+// must stop (its storage failed).
+func (n *Node) handleReady(l *loop, rd raft.Ready) bool {
+	wasLeader := n.State() == raft.StateLeader
+	if rd.SoftState != nil {
+		if rd.SoftState.Lead != n.state.leader.Load() {
+			// raft forgets the read requests it had pending when leadership changes; retry them now rather
+			// than when they time out. A change counts once a new leader is known.
+			l.reads.retryInflight()
+			if rd.SoftState.Lead != raft.None {
+				n.stats.leaderChanges.Add(1)
+			}
+		}
+		n.state.leader.Store(rd.SoftState.Lead)
+		n.state.raftState.Store(int32(rd.SoftState.RaftState))
+	}
+	if rd.HardState != nil {
+		n.state.term.Store(rd.HardState.GetTerm())
+		n.state.commit.Store(rd.HardState.GetCommit())
+	}
+	leader := n.State() == raft.StateLeader
+	if leader {
+		// A leader may send before its own write (Raft thesis §10.2.1): its disk and the followers' work in
+		// parallel. Responses that depend on durable state are not among a leader's messages.
+		n.cfg.Transport.Send(rd.Messages)
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.installSnapshot(rd.Snapshot); err != nil {
+			n.cfg.Fail(err)
+			return false
+		}
+	}
+	full := n.logFull.Load()
+	if !n.save(l, rd) {
+		return false
+	}
+	if full || n.logFull.Load() != full {
+		st := l.rn.BasicStatus()
+		n.state.leader.Store(st.Lead)
+		n.state.raftState.Store(int32(st.RaftState))
+	}
+	n.indexProposals(l, rd.Entries)
+	if k := len(rd.Entries); k > 0 {
+		n.state.lastIndex.Store(rd.Entries[k-1].GetIndex())
+	}
+	l.conf.noteReady(&rd, leader && !wasLeader, n.state.lastIndex.Load())
+	if !leader {
+		n.cfg.Transport.Send(rd.Messages)
+	}
+	for _, rs := range rd.ReadStates {
+		l.reads.resolve(rs)
+	}
+	if len(rd.CommittedEntries) > 0 {
+		task := Apply{Entries: rd.CommittedEntries}
+		for _, e := range rd.CommittedEntries {
+			if e.GetType() == raftpb.EntryConfChange || e.GetType() == raftpb.EntryConfChangeV2 {
+				task.Confs = append(task.Confs, n.cfg.ConfChange(l.rn, e))
+			}
+		}
+		select {
+		case n.applyc <- task:
+		case <-n.stopc:
+			return false
+		}
+	}
+	l.rn.Advance(rd)
+	return true
+}
+
+// issueReadIndex starts one ReadIndex round for every read that arrived since the last round. Reads that
+// arrive later go to a later round: the index a round confirms is only safe for reads begun before it.
+// A round starts only when none is in flight (see mayStart), so that under load each round serves many
+// reads, as etcd's read loop does.
+func (n *Node) issueReadIndex(l *loop) {
+	if n.state.leader.Load() == raft.None {
+		l.reads.failPending(ErrNoLeader)
+		return
+	}
+	ctx, k := l.reads.startRound()
+	n.stats.readRounds.Add(1)
+	n.stats.readsInRounds.Add(uint64(k))
+	l.rn.ReadIndex(ctx)
+}
+
+// Apply is what the raft loop hands the state machine, in log order: committed entries (with what raft
+// decided for the conf changes among them), or a snapshot to install before any later entry.
+type Apply struct {
+	Entries []*raftpb.Entry
+	Confs   []AppliedConf
+	Install *Install
+}
+
+// AppliedConf is the outcome of one conf change entry: the ConfState and the membership after it.
+type AppliedConf struct {
+	Index      uint64
+	CS         *raftpb.ConfState
+	Membership []byte
+}
+
+// Turn is the raft loop's state as its hooks (Config.OnTurn, OnTick) see it.
+type Turn struct {
+	RawNode *raft.RawNode
+	n       *Node
+	l       *loop
+}
+
+// ConfChangeReady reports whether raft would take a conf change now: no other is pending.
+func (t *Turn) ConfChangeReady() bool { return t.l.conf.ready() }
+
+// ProposeConfChange proposes cc, which no caller waits for; it reports whether raft took it.
+func (t *Turn) ProposeConfChange(cc *raftpb.ConfChangeV2) bool {
+	if err := t.RawNode.ProposeConfChange(cc); err != nil {
+		return false
+	}
+	t.l.conf.proposed(t.n.state.lastIndex.Load() + 1)
+	return true
+}
