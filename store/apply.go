@@ -54,9 +54,9 @@ func (s *Store) runApply() {
 			if err := s.compact(false, s.cfg.TrailingLogs); err != nil && !errors.Is(err, errNothingToSnapshot) {
 				s.log.Error("log compaction failed", "err", err)
 			}
-		case r := <-s.snapc:
+		case r := <-s.apply.snapc:
 			r.done <- s.compact(true, r.trailing)
-		case r := <-s.bootc:
+		case r := <-s.apply.bootc:
 			r.done <- s.boot(r.path)
 		}
 	}
@@ -140,12 +140,12 @@ func (s *Store) applyTasks(tasks []raftnode.Apply) bool {
 	if !s.flush(b) {
 		return false
 	}
-	if s.bootPending && s.applied.Index() >= s.db.State().AppliedIndex {
+	if s.apply.bootPending && s.applied.Index() >= s.db.State().AppliedIndex {
 		// Restarted after a boot whose compaction did not happen: do it now, before anyone joins.
 		if err := s.finishBoot(); err != nil {
 			s.log.Error("finishing an interrupted boot", "err", err)
 		} else {
-			s.bootPending = false
+			s.apply.bootPending = false
 		}
 	}
 	return true
@@ -185,7 +185,7 @@ func (s *Store) flush(b *batch) bool {
 	s.applyRecovered(&failures)
 	s.applied.Set(b.last.GetIndex(), b.last.GetTerm(), b.cs)
 	if b.last.GetIndex() >= s.node.Commit() {
-		s.caughtUp.Store(time.Now().UnixNano())
+		s.apply.caughtUp.Store(time.Now().UnixNano())
 	}
 	b.ops, b.entries, b.last = b.ops[:0], b.entries[:0], nil
 	return true

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftlite/raftlite/cluster"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
 )
@@ -147,8 +148,8 @@ func TestLearnerCatchesUpFromSnapshotAndCannotVote(t *testing.T) {
 			t.Error("the non-voter was made a voter")
 		}
 	}
-	if cs := leader.s.members.confState(); !isLearner(cs, learner.s.raftID) || isVoter(cs, learner.s.raftID) {
-		t.Errorf("conf state %v: learner %x", cs, learner.s.raftID)
+	if cs := leader.s.cluster.Members().ConfState(); !cluster.IsLearner(cs, learner.s.RaftID()) || cluster.IsVoter(cs, learner.s.RaftID()) {
+		t.Errorf("conf state %v: learner %x", cs, learner.s.RaftID())
 	}
 }
 
@@ -188,13 +189,13 @@ func TestWipedFollowerRejoins(t *testing.T) {
 			victim = n
 		}
 	}
-	oldID := victim.s.raftID
+	oldID := victim.s.RaftID()
 	victim.stop()
 	if err := os.RemoveAll(victim.dir); err != nil {
 		t.Fatal(err)
 	}
 	victim.start()
-	if victim.s.raftID == oldID {
+	if victim.s.RaftID() == oldID {
 		t.Fatal("a wiped node kept its Raft ID")
 	}
 	waitRows(t, victim, "foo", 10)
@@ -214,7 +215,7 @@ func TestWipedFirstNodeRejoins(t *testing.T) {
 	leader := leaderOf(t, nodes...)
 	if leader == n1 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := n1.s.TransferLeadership(ctx, 0); err != nil {
+		if err := n1.s.cluster.TransferLeadership(ctx, 0); err != nil {
 			t.Fatal(err)
 		}
 		cancel()

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/transport"
 )
 
@@ -29,20 +28,6 @@ func TestClusterIDIsSharedAndSurvivesRestart(t *testing.T) {
 	}
 }
 
-func TestClusterIDForDependsOnlyOnTheMembers(t *testing.T) {
-	a := []*command.Member{{RaftId: 3, NodeId: "x"}, {RaftId: 1, NodeId: "y"}, {RaftId: 2}}
-	b := []*command.Member{{RaftId: 1}, {RaftId: 2}, {RaftId: 3, NodeId: "other"}}
-	if clusterIDFor(a) != clusterIDFor(b) {
-		t.Error("the same Raft IDs in another order or with other details gave another cluster ID")
-	}
-	if clusterIDFor(a) == clusterIDFor(b[:2]) {
-		t.Error("different members gave the same cluster ID")
-	}
-	if clusterIDFor(a) == 0 {
-		t.Error("cluster ID 0 means no cluster")
-	}
-}
-
 // Two independent clusters never merge: a member of one can neither join the other nor open a raft
 // stream to it, even under the node-id the other knows.
 func TestNodesOfAnotherClusterAreRefused(t *testing.T) {
@@ -56,7 +41,7 @@ func TestNodesOfAnotherClusterAreRefused(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := b.s.joinThrough(ctx, a.addr)
+	err := b.s.cluster.JoinThrough(ctx, a.addr)
 	if err == nil || !strings.Contains(err.Error(), "never merge") {
 		t.Fatalf("join of b into a's cluster: %v", err)
 	}
@@ -66,7 +51,7 @@ func TestNodesOfAnotherClusterAreRefused(t *testing.T) {
 	if got := b.s.Status().ClusterID; got != idB {
 		t.Errorf("b's cluster ID changed to %x", got)
 	}
-	hello := transport.Hello{FromID: b.s.raftID, FromNodeID: "b", FromAddr: b.addr, FromClusterID: idB, ToID: a.s.raftID, ToNodeID: "a"}
+	hello := transport.Hello{FromID: b.s.RaftID(), FromNodeID: "b", FromAddr: b.addr, FromClusterID: idB, ToID: a.s.RaftID(), ToNodeID: "a"}
 	if err := (*handler)(a.s).AcceptStream(hello); err == nil || !strings.Contains(err.Error(), "never merge") {
 		t.Errorf("raft stream from another cluster: %v", err)
 	}

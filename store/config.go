@@ -1,14 +1,15 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/nodecall"
 	"github.com/raftlite/raftlite/transport"
 )
 
@@ -21,11 +22,12 @@ type Config struct {
 	HTTPS    bool   // the HTTP API is served over TLS
 	Listener net.Listener
 	Dial     transport.Dialer
-	// HTTPClient resolves -join targets given as HTTP addresses; nil means http.DefaultClient.
-	HTTPClient *http.Client
+	// ResolveHTTP asks the node whose HTTP API is at base (http://host:port) for its Raft address, to
+	// resolve a -join target given as an HTTP address.
+	ResolveHTTP func(ctx context.Context, base string) (string, error)
 
 	// Auth checks the credentials that internal calls carry (nil: -auth not given, everything allowed).
-	Auth Authorizer
+	Auth nodecall.Authorizer
 	// JoinAs are the credentials this node presents when it joins a cluster (-join-as).
 	JoinAs *command.Credentials
 	// ObserveFsync, if set, is told how long each durable write of the Raft log took (for metrics).

@@ -62,7 +62,7 @@ func (s *Store) Fault() error {
 	if s.node.LogFull() {
 		return ErrDiskFull
 	}
-	if f := s.applyFault.Load(); f != nil {
+	if f := s.apply.fault.Load(); f != nil {
 		return f.err
 	}
 	return nil
@@ -90,9 +90,9 @@ func (s *Store) applyFailed(f *applyFailures, first uint64, err error) {
 	if kind == "" {
 		kind = "cannot write the database"
 	}
-	if s.applyFault.Load() == nil {
+	if s.apply.fault.Load() == nil {
 		// Published once per fault: the raft loop tells one fault from the next by this pointer.
-		s.applyFault.Store(&applyFault{err: &FaultError{Kind: kind, What: "apply the log to its database", Cause: err}, since: f.since})
+		s.apply.fault.Store(&applyFault{err: &FaultError{Kind: kind, What: "apply the log to its database", Cause: err}, since: f.since})
 	}
 	s.node.FailWaiting(0, errcode.New(errcode.OutcomeUnknown, kind+": this node could not finish the request; it may or may not be applied"))
 	switch {
@@ -111,7 +111,7 @@ func (s *Store) applyRecovered(f *applyFailures) {
 	if f.since.IsZero() {
 		return
 	}
-	if s.applyFault.Swap(nil) != nil {
+	if s.apply.fault.Swap(nil) != nil {
 		s.log.Info("database writable again: the entries that waited are applied; this node serves again",
 			"after", time.Since(f.since).Round(time.Millisecond))
 	}
@@ -122,9 +122,9 @@ func (s *Store) applyRecovered(f *applyFailures) {
 // up-to-date voter that is reachable. raft abandons a transfer after an election timeout; the next tick
 // then tries again, perhaps with another voter.
 func (s *Store) handOverIfFaulty(t *raftnode.Turn) {
-	f := s.applyFault.Load()
+	f := s.apply.fault.Load()
 	if f == nil || !s.node.IsLeader() {
-		s.faultHandOver = nil
+		s.apply.handedOver = nil
 		return
 	}
 	if t.RawNode.BasicStatus().LeadTransferee != raft.None {
@@ -132,15 +132,15 @@ func (s *Store) handOverIfFaulty(t *raftnode.Turn) {
 	}
 	var target, best uint64
 	t.RawNode.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
-		if id == s.raftID || typ == raft.ProgressTypeLearner || !pr.RecentActive {
+		if id == s.cluster.RaftID() || typ == raft.ProgressTypeLearner || !pr.RecentActive {
 			return
 		}
 		if target == 0 || pr.Match > best {
 			target, best = id, pr.Match
 		}
 	})
-	first := s.faultHandOver != f
-	s.faultHandOver = f
+	first := s.apply.handedOver != f
+	s.apply.handedOver = f
 	if target == 0 {
 		if first {
 			s.log.Error("this node cannot apply the log but no other voter is reachable to take over leadership: the cluster takes no writes until this node can write again or another voter returns",
@@ -150,7 +150,7 @@ func (s *Store) handOverIfFaulty(t *raftnode.Turn) {
 	}
 	if first {
 		name := fmt.Sprintf("%x", target)
-		if m, ok := s.members.get(target); ok {
+		if m, ok := s.cluster.Members().Get(target); ok {
 			name = m.GetNodeId()
 		}
 		s.log.Warn("handing leadership over: this node cannot apply the log", "to", name, "fault", f.err.Kind)

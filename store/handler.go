@@ -15,37 +15,8 @@ type handler Store
 
 var _ transport.Handler = (*handler)(nil)
 
-// AcceptStream takes raft traffic addressed to this data directory's Raft ID only. Traffic addressed to
-// another Raft ID under this node-id means the cluster still knows the identity this node had before its
-// data was wiped: that is the signal for a fresh first node to rejoin rather than bootstrap.
-func (h *handler) AcceptStream(hello transport.Hello) error {
-	s := (*Store)(h)
-	if err := s.checkCluster(hello.FromClusterID, hello.FromNodeID); err != nil {
-		if hello.ToNodeID == s.cfg.NodeID {
-			s.warnForeignCluster(hello.FromClusterID, hello.FromAddr)
-		}
-		return err
-	}
-	if hello.ToID == s.raftID {
-		// A node that has just joined learns its peers from the log it has not received yet; until then it
-		// answers whoever calls, at the address the caller gives.
-		// A member restarted at another address is reachable there at once, before the membership says so
-		// (refresh.go).
-		if m, known := s.members.get(hello.FromID); hello.FromID != 0 && hello.FromAddr != "" && (!known || m.GetRaftAddr() != hello.FromAddr) {
-			s.tr.SetPeer(hello.FromID, hello.FromNodeID, hello.FromAddr)
-		}
-		return nil
-	}
-	if hello.ToNodeID == s.cfg.NodeID && hello.FromAddr != "" {
-		select {
-		case s.contact <- hello.FromAddr:
-		default:
-		}
-		return fmt.Errorf("node %s restarted without its data and is now Raft node %x; it rejoins through %s",
-			s.cfg.NodeID, s.raftID, hello.FromAddr)
-	}
-	return fmt.Errorf("this is Raft node %x (node %s), not %x (node %s)", s.raftID, s.cfg.NodeID, hello.ToID, hello.ToNodeID)
-}
+// AcceptStream takes raft traffic meant for this node (package cluster decides).
+func (h *handler) AcceptStream(hello transport.Hello) error { return h.cluster.AcceptStream(hello) }
 
 func (h *handler) HandleMessages(msgs []*raftpb.Message) { h.node.Step(msgs) }
 
@@ -59,8 +30,8 @@ func (h *handler) OpenSnapshot(m *raftpb.Message) (io.ReadCloser, error) {
 
 func (h *handler) ReceiveSnapshot(hello transport.Hello, m *raftpb.Message, data io.Reader) error {
 	s := (*Store)(h)
-	if m.GetTo() != s.raftID || m.GetType() != raftpb.MsgSnap {
-		return fmt.Errorf("snapshot message for %x, this is %x", m.GetTo(), s.raftID)
+	if m.GetTo() != s.cluster.RaftID() || m.GetType() != raftpb.MsgSnap {
+		return fmt.Errorf("snapshot message for %x, this is %x", m.GetTo(), s.cluster.RaftID())
 	}
 	if err := s.node.ReceiveSnapshot(m, data); err != nil {
 		return fmt.Errorf("node %s: %w", s.cfg.NodeID, err)

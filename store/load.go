@@ -13,9 +13,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/raftlite/raftlite/auth"
+	"github.com/raftlite/raftlite/cluster"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/errcode"
+	"github.com/raftlite/raftlite/nodecall"
 )
 
 // maxLoadSize bounds a gzipped SQLite file loaded through the log; larger databases are booted into a
@@ -35,17 +37,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, opts db.BackupOptions) 
 
 // LeaderBackup streams the leader's backup (the follower side of a forwarded /db/backup).
 func (s *Store) LeaderBackup(ctx context.Context, req *command.BackupRequest) (io.ReadCloser, error) {
-	addr, err := s.leaderAddr()
-	if err != nil {
-		return nil, err
-	}
-	attachCredentials(ctx, req)
-	b, err := proto.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := s.tr.CallStream(ctx, addr, rpcBackup, b)
-	return rc, err
+	return s.calls.StreamFromLeader(ctx, nodecall.Backup, req)
 }
 
 // BackupFormat maps rqlite's fmt parameter.
@@ -64,7 +56,7 @@ func (s *Store) serveBackup(ctx context.Context, req []byte, w io.Writer) error 
 	if err := proto.Unmarshal(req, &br); err != nil {
 		return fmt.Errorf("decode backup request: %w", err)
 	}
-	if err := s.authorize(br.GetCredentials(), "back up the database", auth.Backup); err != nil {
+	if err := nodecall.Authorize(s.cfg.Auth, br.GetCredentials(), "back up the database", auth.Backup); err != nil {
 		return err
 	}
 	if !s.IsLeader() {
@@ -99,7 +91,7 @@ func (s *Store) Load(ctx context.Context, gzipped []byte) (uint64, error) {
 		return 0, ErrLoadTooLarge
 	}
 	id := requestIDs.Add(1)
-	data, err := proto.Marshal(&command.Command{Type: command.Command_TYPE_LOAD, Proposer: s.raftID, Id: id, Load: gzipped})
+	data, err := proto.Marshal(&command.Command{Type: command.Command_TYPE_LOAD, Proposer: s.cluster.RaftID(), Id: id, Load: gzipped})
 	if err != nil {
 		return 0, err
 	}
@@ -115,7 +107,7 @@ func (s *Store) Load(ctx context.Context, gzipped []byte) (uint64, error) {
 
 // ForwardLoad sends a load to the leader.
 func (s *Store) ForwardLoad(ctx context.Context, gzipped []byte) error {
-	_, err := s.callLeader(ctx, rpcLoad, &command.LoadRequest{Gzipped: gzipped})
+	_, err := s.calls.CallLeader(ctx, nodecall.Load, &command.LoadRequest{Gzipped: gzipped})
 	return err
 }
 
@@ -124,7 +116,7 @@ func (s *Store) serveLoad(ctx context.Context, req []byte) error {
 	if err := proto.Unmarshal(req, &lr); err != nil {
 		return fmt.Errorf("decode load request: %w", err)
 	}
-	if err := s.authorize(lr.GetCredentials(), "load databases", auth.Load); err != nil {
+	if err := nodecall.Authorize(s.cfg.Auth, lr.GetCredentials(), "load databases", auth.Load); err != nil {
 		return err
 	}
 	_, err := s.Load(ctx, lr.GetGzipped())
@@ -177,12 +169,12 @@ func (s *Store) Boot(ctx context.Context, path string) error {
 	if !s.IsLeader() {
 		return ErrNotLeader
 	}
-	if len(s.members.list()) != 1 {
+	if len(s.cluster.Members().List()) != 1 {
 		return ErrNotSingleNode
 	}
 	r := bootRequest{path: path, done: make(chan error, 1)}
 	select {
-	case s.bootc <- r:
+	case s.apply.bootc <- r:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.stopc:
@@ -202,14 +194,14 @@ func (s *Store) Boot(ctx context.Context, path string) error {
 func (s *Store) boot(path string) error {
 	// Checked again here, in order with the log: a member added since the request was accepted would be
 	// sent the log, not the booted data.
-	if len(s.members.list()) != 1 {
+	if len(s.cluster.Members().List()) != 1 {
 		return ErrNotSingleNode
 	}
 	idx, term, _ := s.applied.Position()
 	if err := os.WriteFile(s.bootMarker(), nil, 0o600); err != nil {
 		return fmt.Errorf("boot: %w", err)
 	}
-	if err := syncPath(s.cfg.DataDir); err != nil {
+	if err := cluster.SyncPath(s.cfg.DataDir); err != nil {
 		return err
 	}
 	if err := s.db.Load(path, idx, term); err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftlite/raftlite/cluster"
 	"github.com/raftlite/raftlite/command"
 )
 
@@ -20,6 +21,11 @@ func TestNewLeaderFinishesPromotion(t *testing.T) {
 	n4.cfg = nodes[0].cfg
 	n4.cfg.DataDir, n4.cfg.NodeID, n4.cfg.RaftAddr = n4.dir, "n4", n4.addr
 	n4.cfg.Logger, n4.cfg.RaftLogger = testLogger(t, "n4"), raftTestLogger("n4")
+	for _, n := range nodes {
+		if n != leader {
+			n4.cfg.Join = append(n4.cfg.Join, n.addr) // the nodes that stay
+		}
+	}
 	n4.cfg.Listener = mustListen(t, n4.addr)
 	s4, err := Open(n4.cfg)
 	if err != nil {
@@ -30,11 +36,11 @@ func TestNewLeaderFinishesPromotion(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	self := &command.Member{RaftId: s4.RaftID(), NodeId: "n4", RaftAddr: n4.addr, HttpAddr: s4.httpURL(), Voter: true}
-	if err := leader.s.Join(ctx, self); err != nil {
+	if err := leader.s.cluster.Join(ctx, self); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if isVoter(leader.s.members.confState(), s4.RaftID()) {
+	if cluster.IsVoter(leader.s.cluster.Members().ConfState(), s4.RaftID()) {
 		t.Fatal("a learner that has not caught up was promoted")
 	}
 	if st := s4.Status(); st.Ready {
@@ -50,13 +56,11 @@ func TestNewLeaderFinishesPromotion(t *testing.T) {
 		}
 	}
 	newLeader := leaderOf(t, rest...)
-	n4.cfg.Join = []string{newLeader.addr}
-	s4.cfg.Join = n4.cfg.Join
 	if err := s4.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "n4 promoted by the new leader", 15*time.Second, func() bool {
-		return isVoter(newLeader.s.members.confState(), s4.RaftID()) && s4.Status().Ready
+		return cluster.IsVoter(newLeader.s.cluster.Members().ConfState(), s4.RaftID()) && s4.Status().Ready
 	})
 	waitRows(t, n4, "t", 1)
 }

@@ -48,7 +48,7 @@ func TestDamagedFollowerRecoversFromPeers(t *testing.T) {
 				}
 			}
 			waitRows(t, victim, "foo", 20)
-			oldID := victim.s.raftID
+			oldID := victim.s.RaftID()
 			victim.stop()
 			if damage == "database" {
 				flipByte(t, filepath.Join(victim.dir, "db.sqlite"), 200)
@@ -56,7 +56,7 @@ func TestDamagedFollowerRecoversFromPeers(t *testing.T) {
 				flipByte(t, lastSegment(t, victim.dir), 3)
 			}
 			victim.start()
-			if victim.s.raftID == oldID {
+			if victim.s.RaftID() == oldID {
 				t.Fatal("the damaged node kept its Raft ID")
 			}
 			if aside, _ := filepath.Glob(filepath.Join(victim.dir, "*.damaged-*")); len(aside) == 0 {

@@ -71,7 +71,7 @@ func (s *Store) Execute(ctx context.Context, req *command.Request, env db.Env) (
 	}
 	id := requestIDs.Add(1)
 	data, err := proto.Marshal(&command.Command{
-		Type: command.Command_TYPE_REQUEST, Proposer: s.raftID, Id: id,
+		Type: command.Command_TYPE_REQUEST, Proposer: s.cluster.RaftID(), Id: id,
 		NowUnixMs: env.NowUnixMs, Seed: env.Seed, Request: req,
 	})
 	if err != nil {
@@ -159,7 +159,7 @@ func (s *Store) stale(freshness time.Duration, strict bool) bool {
 	if !strict || s.applied.Index() >= s.node.Commit() {
 		return false
 	}
-	last := s.caughtUp.Load()
+	last := s.apply.caughtUp.Load()
 	return last == 0 || time.Since(time.Unix(0, last)) > freshness
 }
 

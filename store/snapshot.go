@@ -16,11 +16,11 @@ func (s *Store) install(snap *raftpb.Snapshot, path string) error {
 		return err
 	}
 	st := s.db.State()
-	if err := s.members.load(st.Membership); err != nil {
+	if err := s.cluster.Members().Load(st.Membership); err != nil {
 		return err
 	}
 	cs := raftpb.EnsureConfState(meta.GetConfState())
-	s.members.setConf(cs)
+	s.cluster.Members().SetConf(cs)
 	s.syncPeers()
 	s.applied.Set(meta.GetIndex(), meta.GetTerm(), cs)
 	// Proposals this node made up to here were replaced by the snapshot: whether they are in it is unknown.
@@ -33,9 +33,9 @@ func (s *Store) install(snap *raftpb.Snapshot, path string) error {
 // syncPeers points the transport at exactly the current members.
 func (s *Store) syncPeers() {
 	current := map[uint64]bool{}
-	for _, m := range s.members.list() {
+	for _, m := range s.cluster.Members().List() {
 		current[m.RaftID] = true
-		if m.RaftID != s.raftID {
+		if m.RaftID != s.cluster.RaftID() {
 			s.tr.SetPeer(m.RaftID, m.NodeID, m.RaftAddr)
 		}
 	}

@@ -4,8 +4,12 @@ import (
 	"context"
 	"time"
 
+	"github.com/raftlite/raftlite/cluster"
 	"go.etcd.io/raft/v3"
 )
+
+// Member is one node of the cluster as the API reports it.
+type Member = cluster.Member
 
 // Status is what /status reports about the store.
 type Status struct {
@@ -70,12 +74,12 @@ func (s *Store) Status() Status {
 	ns := s.node.Stats()
 	dbSize, walSize := s.db.Size()
 	st := Status{
-		NodeID: s.cfg.NodeID, RaftID: s.raftID, ClusterID: s.clusterID.Load(), RaftAddr: s.cfg.RaftAddr, HTTPURL: s.httpURL(),
+		NodeID: s.cfg.NodeID, RaftID: s.cluster.RaftID(), ClusterID: s.cluster.ID(), RaftAddr: s.cfg.RaftAddr, HTTPURL: s.httpURL(),
 		Open: s.node.Running(), Term: s.node.Term(), CommitIndex: s.node.Commit(),
 		AppliedIndex: s.applied.Index(), DBApplied: s.db.State().AppliedIndex,
 		LastLogIndex: ls.LastIndex, FirstLogIndex: ls.FirstIndex, SnapshotIndex: ls.SnapshotIndex,
 		SnapshotTerm: ls.SnapshotTerm, LogSegments: ls.Segments, LogBytes: ls.Bytes,
-		DBSize: dbSize, WALSize: walSize, Members: s.members.list(), Uptime: time.Since(s.started),
+		DBSize: dbSize, WALSize: walSize, Members: s.cluster.Members().List(), Uptime: time.Since(s.started),
 		DataDir: s.cfg.DataDir, DBPath: s.dbPath(), ForeignKeys: s.cfg.ForeignKeys,
 		SnapshotThreshold: s.cfg.SnapshotThreshold, SnapshotInterval: s.cfg.SnapshotInterval,
 		TrailingLogs: s.cfg.TrailingLogs, HeartbeatTimeout: s.cfg.HeartbeatTimeout, ElectionTimeout: s.cfg.ElectionTimeout,
@@ -88,7 +92,7 @@ func (s *Store) Status() Status {
 		st.LastContact = s.sinceContact()
 	}
 	for _, m := range st.Members {
-		if m.RaftID == s.raftID {
+		if m.RaftID == s.cluster.RaftID() {
 			st.Voter = m.Voter
 		}
 	}
@@ -120,7 +124,7 @@ func (s *Store) Status() Status {
 
 // isMember reports whether this node is in the cluster's configuration, as a voter or a learner.
 func (s *Store) isMember() bool {
-	_, ok := s.members.get(s.raftID)
+	_, ok := s.cluster.Members().Get(s.cluster.RaftID())
 	return ok
 }
 
@@ -148,7 +152,7 @@ func (s *Store) Leader() (LeaderInfo, bool) {
 	if l == 0 {
 		return LeaderInfo{}, false
 	}
-	m, ok := s.members.get(l)
+	m, ok := s.cluster.Members().Get(l)
 	if !ok {
 		return LeaderInfo{}, false
 	}
@@ -156,7 +160,7 @@ func (s *Store) Leader() (LeaderInfo, bool) {
 }
 
 // Members lists the cluster's members.
-func (s *Store) Members() []Member { return s.members.list() }
+func (s *Store) Members() []Member { return s.cluster.Members().List() }
 
 // Snapshot compacts the log now, keeping trailing entries (0: the configured number) behind it.
 // It reports errNothingToSnapshot (ErrNothingNew) when nothing was applied since the last one.
@@ -166,7 +170,7 @@ func (s *Store) Snapshot(ctx context.Context, trailing uint64) error {
 	}
 	r := snapshotRequest{trailing: trailing, done: make(chan error, 1)}
 	select {
-	case s.snapc <- r:
+	case s.apply.snapc <- r:
 	case <-s.stopc:
 		return ErrStopped
 	case <-ctx.Done():
@@ -198,3 +202,13 @@ func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
 
 // DataDir is the node's data directory.
 func (s *Store) DataDir() string { return s.cfg.DataDir }
+
+// Remove takes the node with the given node-id out of the cluster (package cluster).
+func (s *Store) Remove(ctx context.Context, nodeID string) error {
+	return s.cluster.Remove(ctx, nodeID)
+}
+
+// Stepdown makes the leader hand leadership over (to the node with nodeID, if given).
+func (s *Store) Stepdown(ctx context.Context, nodeID string, wait bool) error {
+	return s.cluster.Stepdown(ctx, nodeID, wait)
+}

@@ -115,7 +115,7 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 	st, err := store.Open(store.Config{
 		DataDir: cfg.dataDir, NodeID: cfg.nodeID, RaftAddr: raftAdv, HTTPAddr: httpAdv, Listener: raftLn,
 		ObserveFsync: m.ObserveFsync,
-		HTTPS:        sec.httpTLS != nil, Dial: sec.nodeDial, HTTPClient: sec.httpClient, Auth: authorizer(sec.auth), JoinAs: sec.joinAs,
+		HTTPS:        sec.httpTLS != nil, Dial: sec.nodeDial, ResolveHTTP: resolveHTTP(sec.httpClient, sec.joinAs), Auth: authorizer(sec.auth), JoinAs: sec.joinAs,
 		Voter: !cfg.nonVoter, Join: cfg.joinAddrs(), JoinAttempts: cfg.joinAttempts, JoinInterval: cfg.joinInterval,
 		BootstrapExpect: cfg.bootstrapExpect, BootstrapExpectTimeout: cfg.bootstrapExpectTimeout,
 		SnapshotThreshold: cfg.raftSnap, SnapshotInterval: cfg.raftSnapInt,

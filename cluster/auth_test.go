@@ -1,49 +1,22 @@
-package store
+package cluster
 
 import (
-	"context"
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/raftlite/raftlite/command"
 )
 
-// Every internal call that needs a permission carries the caller's credentials to the leader.
-func TestAttachCredentials(t *testing.T) {
-	ctx := WithCredentials(context.Background(), "alice", "pw")
-	for _, req := range []proto.Message{&command.ForwardRequest{}, &command.JoinRequest{}, &command.NotifyRequest{},
-		&command.RemoveRequest{}, &command.StepdownRequest{}, &command.LoadRequest{}, &command.BackupRequest{}} {
-		attachCredentials(ctx, req)
-		got := req.ProtoReflect().Get(req.ProtoReflect().Descriptor().Fields().ByName("credentials")).Message().Interface()
-		if c := got.(*command.Credentials); c.GetUsername() != "alice" || c.GetPassword() != "pw" {
-			t.Errorf("%T carries %v", req, c)
-		}
-	}
-	// Credentials already set (a node's own -join-as) are kept.
-	jr := &command.JoinRequest{Credentials: &command.Credentials{Username: "joiner"}}
-	attachCredentials(ctx, jr)
-	if jr.GetCredentials().GetUsername() != "joiner" {
-		t.Errorf("attachCredentials replaced the join credentials: %v", jr.GetCredentials())
-	}
-	// Without credentials in the context nothing changes.
-	fr := &command.ForwardRequest{}
-	attachCredentials(context.Background(), fr)
-	if fr.GetCredentials() != nil {
-		t.Errorf("credentials appeared from nowhere: %v", fr.GetCredentials())
-	}
-}
-
 // A read-replica join permission may add or update a learner, but not touch a voter's entry.
 func TestJoinPermsProtectVoters(t *testing.T) {
-	s := &Store{members: newMembership()}
+	s := &Cluster{members: NewMembership()}
 	voter := &command.Member{RaftId: 1, NodeId: "n1", RaftAddr: "a:1", Voter: true}
 	learner := &command.Member{RaftId: 2, NodeId: "r1", RaftAddr: "a:2"}
 	cs := &raftpb.ConfState{Voters: []uint64{1}, Learners: []uint64{2}}
 	s.members.apply([]*raftpb.ConfChangeSingle{{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(uint64(1))},
 		{Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: new(uint64(2))}}, []*command.Member{voter, learner}, cs)
-	s.members.setConf(cs)
+	s.members.SetConf(cs)
 	for _, tc := range []struct {
 		m          *command.Member
 		readerMayJ bool

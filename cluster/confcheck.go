@@ -1,4 +1,4 @@
-package store
+package cluster
 
 import (
 	"go.etcd.io/raft/v3"

@@ -1,4 +1,4 @@
-package store
+package cluster
 
 import (
 	"context"
@@ -13,10 +13,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/raftlite/raftlite/errcode"
+	"github.com/raftlite/raftlite/nodecall"
 )
 
 // Recovering from a lost quorum. When a majority of the voters is gone for good, Raft cannot commit
-// anything, a membership change included: the survivors need an operator. As with rqlite, the operator
+// anything, a Membership change included: the survivors need an operator. As with rqlite, the operator
 // writes the nodes that remain into <data>/raft/peers.json on each of them,
 //
 //	[{"id": "n1", "address": "host:4002", "non_voter": false}, ...]
@@ -63,7 +66,7 @@ type peerEntry struct {
 	NonVoter bool   `json:"non_voter"`
 }
 
-// recoveryState is what a survivor tells the others while it recovers (rpcRecoverState, JSON): its log
+// recoveryState is what a survivor tells the others while it recovers (nodecall.RecoverState, JSON): its log
 // position from before it changed anything and, once made, the source's decision. It keeps answering
 // after it is done, for slower peers.
 type recoveryState struct {
@@ -92,7 +95,7 @@ type recovery struct {
 	decision atomic.Pointer[decision]
 }
 
-func (s *Store) peersPath() string { return filepath.Join(s.cfg.DataDir, "raft", peersFile) }
+func (cl *Cluster) peersPath() string { return filepath.Join(cl.cfg.DataDir, "raft", peersFile) }
 
 // readPeersFile reads and checks peers.json.
 func readPeersFile(path string) ([]peerEntry, error) {
@@ -135,82 +138,82 @@ func peersDigest(peers []peerEntry) string {
 }
 
 // recoverFromPeersFile runs the recovery above if peers.json is present. It returns before raft starts.
-func (s *Store) recoverFromPeersFile(ctx context.Context) error {
-	path := s.peersPath()
+func (cl *Cluster) recoverFromPeersFile(ctx context.Context) error {
+	path := cl.peersPath()
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		return nil
 	}
-	if d, err := readDecision(s.decidedPath()); err != nil {
+	if d, err := readDecision(cl.decidedPath()); err != nil {
 		return err
 	} else if d != nil {
-		s.log.Warn("peers.json recovery: resuming the decision recorded before a restart", "source", d.Source)
-		return s.carryOut(d)
+		cl.log.Warn("peers.json recovery: resuming the decision recorded before a restart", "source", d.Source)
+		return cl.carryOut(d)
 	}
 	peers, err := readPeersFile(path)
 	if err != nil {
 		return err
 	}
-	self := slices.IndexFunc(peers, func(p peerEntry) bool { return p.ID == s.cfg.NodeID || p.Address == s.cfg.RaftAddr })
+	self := slices.IndexFunc(peers, func(p peerEntry) bool { return p.ID == cl.cfg.NodeID || p.Address == cl.cfg.RaftAddr })
 	if self < 0 {
-		return fmt.Errorf("%s does not list this node (id %s, address %s): list every node that survives, this one included", path, s.cfg.NodeID, s.cfg.RaftAddr)
+		return fmt.Errorf("%s does not list this node (id %s, address %s): list every node that survives, this one included", path, cl.cfg.NodeID, cl.cfg.RaftAddr)
 	}
-	mine, err := s.logPosition(peersDigest(peers))
+	mine, err := cl.logPosition(peersDigest(peers))
 	if err != nil {
 		return err
 	}
-	s.recovery.state.Store(&mine)
-	s.log.Warn("peers.json found: recovering from a lost quorum; waiting for every listed node", "file", path, "nodes", len(peers))
+	cl.recovery.state.Store(&mine)
+	cl.log.Warn("peers.json found: recovering from a lost quorum; waiting for every listed node", "file", path, "nodes", len(peers))
 
-	states, err := s.gatherRecoveryStates(ctx, peers, self, mine)
+	states, err := cl.gatherRecoveryStates(ctx, peers, self, mine)
 	if err != nil {
 		return err
 	}
-	source, err := s.chooseSource(ctx, peers, states)
+	source, err := cl.chooseSource(ctx, peers, states)
 	if err != nil {
 		return err
 	}
 	var d *decision
-	if source.RaftID == s.raftID {
-		d, err = s.decide(ctx, peers, states)
+	if source.RaftID == cl.raftID {
+		d, err = cl.decide(ctx, peers, states)
 		if err != nil {
 			// The others follow this node's decision: give them a moment to read the refusal before it stops.
-			s.recovery.decision.Store(&decision{Source: s.cfg.NodeID, Refused: err.Error()})
-			s.sleepUnlessStopped(5 * time.Second)
+			cl.recovery.decision.Store(&decision{Source: cl.cfg.NodeID, Refused: err.Error()})
+			cl.sleep(5 * time.Second)
 			return err
 		}
-		s.recovery.decision.Store(d)
-	} else if d, err = s.followSource(ctx, source, addressOf(peers, source.NodeID)); err != nil {
+		cl.recovery.decision.Store(d)
+	} else if d, err = cl.followSource(ctx, source, addressOf(peers, source.NodeID)); err != nil {
 		return err
 	}
-	if err := writeDecision(s.decidedPath(), d); err != nil {
+	if err := writeDecision(cl.decidedPath(), d); err != nil {
 		return err
 	}
-	return s.carryOut(d)
+	return cl.carryOut(d)
 }
 
 // logPosition is this node's part of the recovery: its log's position.
-func (s *Store) logPosition(digest string) (recoveryState, error) {
-	hs, _, err := s.rlog.InitialState()
+func (cl *Cluster) logPosition(digest string) (recoveryState, error) {
+	hs, _, err := cl.rlog.InitialState()
 	if err != nil {
 		return recoveryState{}, err
 	}
-	last, _ := s.rlog.LastIndex()
-	lastTerm, err := s.rlog.Term(last)
+	last, _ := cl.rlog.LastIndex()
+	lastTerm, err := cl.rlog.Term(last)
 	if err != nil {
 		return recoveryState{}, fmt.Errorf("%w: term of the last entry %d: %w", errRecovery, last, err)
 	}
-	commitTerm, err := s.rlog.Term(hs.GetCommit())
+	commitTerm, err := cl.rlog.Term(hs.GetCommit())
 	if err != nil {
 		return recoveryState{}, fmt.Errorf("%w: term of the committed entry %d: %w", errRecovery, hs.GetCommit(), err)
 	}
-	return recoveryState{NodeID: s.cfg.NodeID, RaftID: s.raftID, Digest: digest, LastTerm: lastTerm, LastIndex: last,
+	return recoveryState{NodeID: cl.cfg.NodeID, RaftID: cl.raftID, Digest: digest, LastTerm: lastTerm, LastIndex: last,
 		Commit: hs.GetCommit(), CommitTerm: commitTerm}, nil
 }
 
 // serveRecoveryState answers another survivor: this node's position, its term at the index asked, and
 // its decision if it is the source and has made it.
-func (s *Store) serveRecoveryState(req []byte) ([]byte, error) {
-	st := s.recovery.state.Load()
+func (cl *Cluster) serveRecoveryState(req []byte) ([]byte, error) {
+	st := cl.recovery.state.Load()
 	if st == nil {
 		return nil, errors.New("this node is not recovering with peers.json")
 	}
@@ -221,27 +224,27 @@ func (s *Store) serveRecoveryState(req []byte) ([]byte, error) {
 		return nil, fmt.Errorf("decode recovery state request: %w", err)
 	}
 	out := *st
-	out.TermAt, out.Compacted = s.termAt(ask.Index)
-	out.Decision = s.recovery.decision.Load()
+	out.TermAt, out.Compacted = cl.termAt(ask.Index)
+	out.Decision = cl.recovery.decision.Load()
 	return json.Marshal(out)
 }
 
 // termAt is the term of this node's entry at index, or whether that index is behind its snapshot.
-func (s *Store) termAt(index uint64) (term uint64, compacted bool) {
-	snap, _ := s.rlog.Snapshot()
+func (cl *Cluster) termAt(index uint64) (term uint64, compacted bool) {
+	snap, _ := cl.rlog.Snapshot()
 	if index < snap.GetMetadata().GetIndex() {
 		return 0, true
 	}
-	t, _ := s.rlog.Term(index)
+	t, _ := cl.rlog.Term(index)
 	return t, false
 }
 
 // askRecoveryState asks the survivor at addr for its state and its term at index.
-func (s *Store) askRecoveryState(ctx context.Context, addr string, index uint64) (recoveryState, error) {
+func (cl *Cluster) askRecoveryState(ctx context.Context, addr string, index uint64) (recoveryState, error) {
 	req, _ := json.Marshal(map[string]uint64{"index": index})
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	b, err := s.tr.Call(cctx, addr, rpcRecoverState, req)
+	b, err := cl.tr.Call(cctx, addr, nodecall.RecoverState, req)
 	if err != nil {
 		return recoveryState{}, err
 	}
@@ -253,13 +256,13 @@ func (s *Store) askRecoveryState(ctx context.Context, addr string, index uint64)
 }
 
 // gatherRecoveryStates waits until every listed node answers with the same peers.json.
-func (s *Store) gatherRecoveryStates(ctx context.Context, peers []peerEntry, self int, mine recoveryState) (map[string]recoveryState, error) {
+func (cl *Cluster) gatherRecoveryStates(ctx context.Context, peers []peerEntry, self int, mine recoveryState) (map[string]recoveryState, error) {
 	states := map[string]recoveryState{peers[self].ID: mine}
-	err := s.untilAll(ctx, peers, func(p peerEntry) (bool, error) {
+	err := cl.untilAll(ctx, peers, func(p peerEntry) (bool, error) {
 		if _, ok := states[p.ID]; ok {
 			return true, nil
 		}
-		st, err := s.askRecoveryState(ctx, p.Address, 0)
+		st, err := cl.askRecoveryState(ctx, p.Address, 0)
 		switch {
 		case err != nil:
 			return false, err
@@ -277,7 +280,7 @@ func (s *Store) gatherRecoveryStates(ctx context.Context, peers []peerEntry, sel
 // untilAll calls ask for every listed node until each has answered true, for up to peersGatherTime,
 // saying every 10 s which nodes it still waits for. An answer of false with an error that is not a
 // network error ends the wait at once.
-func (s *Store) untilAll(ctx context.Context, peers []peerEntry, ask func(peerEntry) (bool, error)) error {
+func (cl *Cluster) untilAll(ctx context.Context, peers []peerEntry, ask func(peerEntry) (bool, error)) error {
 	deadline := time.Now().Add(peersGatherTime)
 	said := time.Now()
 	for {
@@ -301,13 +304,13 @@ func (s *Store) untilAll(ctx context.Context, peers []peerEntry, ask func(peerEn
 		}
 		if time.Since(said) > 10*time.Second {
 			said = time.Now()
-			s.log.Warn("peers.json recovery: waiting for listed nodes", "missing", strings.Join(missing, "; "))
+			cl.log.Warn("peers.json recovery: waiting for listed nodes", "missing", strings.Join(missing, "; "))
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-s.stopc:
-			return ErrStopped
+		case <-cl.stopc:
+			return errcode.ErrStopped
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -316,12 +319,12 @@ func (s *Store) untilAll(ctx context.Context, peers []peerEntry, ask func(peerEn
 // followSource (a survivor that is not the source) waits for the source's decision and checks that the
 // source's log holds the entry this node knows committed last, so that raft can bring this node up to
 // it by dropping only entries that were never known committed.
-func (s *Store) followSource(ctx context.Context, source recoveryState, addr string) (*decision, error) {
-	mine := s.recovery.state.Load()
+func (cl *Cluster) followSource(ctx context.Context, source recoveryState, addr string) (*decision, error) {
+	mine := cl.recovery.state.Load()
 	var d *decision
 	var agrees bool
-	err := s.untilAll(ctx, []peerEntry{{ID: source.NodeID, Address: addr}}, func(peerEntry) (bool, error) {
-		st, err := s.askRecoveryState(ctx, addr, mine.Commit)
+	err := cl.untilAll(ctx, []peerEntry{{ID: source.NodeID, Address: addr}}, func(peerEntry) (bool, error) {
+		st, err := cl.askRecoveryState(ctx, addr, mine.Commit)
 		if err != nil {
 			return false, err
 		}

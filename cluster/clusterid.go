@@ -1,4 +1,4 @@
-package store
+package cluster
 
 import (
 	"crypto/sha256"
@@ -18,12 +18,12 @@ import (
 // every node that joins, and kept in the data directory beside the Raft ID. Every hello carries it, and a
 // node refuses raft traffic and join requests from another cluster. Without it, two clusters that share a
 // node-id or an address could merge: a first node that lost its data while cut off from its peers
-// bootstraps a new cluster, and an old member that then asks it to refresh its membership would be
-// added to the new cluster, whose log would overwrite the old member's.
+// bootstraps a new cluster, and an old member that then asks it to refresh its Membership would be
+// added to the new cluster, whose log would overwrite the old member'cl.
 const clusterIDFile = "cluster-id"
 
-// loadClusterID reads the data directory's cluster ID; 0 means the node belongs to no cluster yet.
-func loadClusterID(dir string) (uint64, error) {
+// LoadClusterID reads the data directory's cluster ID; 0 means the node belongs to no cluster yet.
+func LoadClusterID(dir string) (uint64, error) {
 	path := filepath.Join(dir, clusterIDFile)
 	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
@@ -58,21 +58,21 @@ func clusterIDFor(members []*command.Member) uint64 {
 }
 
 // setClusterID makes id this node's cluster ID, durably, before the node acts as a member of it.
-func (s *Store) setClusterID(id uint64) error {
-	if s.clusterID.Load() == id {
+func (cl *Cluster) setClusterID(id uint64) error {
+	if cl.clusterID.Load() == id {
 		return nil
 	}
-	if err := writeIDFile(s.cfg.DataDir, clusterIDFile, id); err != nil {
+	if err := writeIDFile(cl.cfg.DataDir, clusterIDFile, id); err != nil {
 		return fmt.Errorf("write cluster ID: %w", err)
 	}
-	s.clusterID.Store(id)
-	s.tr.SetClusterID(id)
+	cl.clusterID.Store(id)
+	cl.tr.SetClusterID(id)
 	return nil
 }
 
 // checkCluster refuses a caller from another cluster. Zero on either side means "none yet" and passes.
-func (s *Store) checkCluster(callerCluster uint64, nodeID string) error {
-	if ours := s.clusterID.Load(); callerCluster != 0 && ours != 0 && callerCluster != ours {
+func (cl *Cluster) checkCluster(callerCluster uint64, nodeID string) error {
+	if ours := cl.clusterID.Load(); callerCluster != 0 && ours != 0 && callerCluster != ours {
 		return fmt.Errorf("node %s belongs to cluster %x, and this node to cluster %x: nodes of different clusters never merge (to move node %s here, delete its data directory and start it with -join)",
 			nodeID, callerCluster, ours, nodeID)
 	}
@@ -82,14 +82,14 @@ func (s *Store) checkCluster(callerCluster uint64, nodeID string) error {
 // warnForeignCluster is logged when another cluster still counts this node's node-id as a member: this
 // node lost its data and bootstrapped a new cluster instead of rejoining its old one. Nothing automatic
 // can reconcile the two, since both may hold writes; the operator decides. Logged at most once a minute.
-func (s *Store) warnForeignCluster(theirs uint64, addr string) {
+func (cl *Cluster) warnForeignCluster(theirs uint64, addr string) {
 	now := time.Now().UnixNano()
-	last := s.foreignWarned.Load()
-	if now-last < int64(time.Minute) || !s.foreignWarned.CompareAndSwap(last, now) {
+	last := cl.foreignWarned.Load()
+	if now-last < int64(time.Minute) || !cl.foreignWarned.CompareAndSwap(last, now) {
 		return
 	}
-	s.log.Error("another cluster still counts this node-id as a member: this node lost its data and formed a new cluster; the data of the other cluster is not here",
-		"node_id", s.cfg.NodeID, "this_cluster", fmt.Sprintf("%x", s.clusterID.Load()),
+	cl.log.Error("another cluster still counts this node-id as a member: this node lost its data and formed a new cluster; the data of the other cluster is not here",
+		"node_id", cl.cfg.NodeID, "this_cluster", fmt.Sprintf("%x", cl.clusterID.Load()),
 		"other_cluster", fmt.Sprintf("%x", theirs), "other_cluster_node", addr,
 		"to_return_this_node", "stop it, delete its data directory, and start it with -join "+addr)
 }

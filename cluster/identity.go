@@ -1,4 +1,4 @@
-package store
+package cluster
 
 import (
 	"crypto/rand"
@@ -43,13 +43,13 @@ func writeIDFile(dir, name string, id uint64) error {
 	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(id, 16)+"\n"), 0o600); err != nil {
 		return err
 	}
-	if err := syncPath(tmp); err != nil {
+	if err := SyncPath(tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncPath(dir)
+	return SyncPath(dir)
 }
 
 // newRaftID returns a random ID that raft accepts: non-zero and below its reserved local IDs.
@@ -64,7 +64,8 @@ func newRaftID() uint64 {
 	}
 }
 
-func syncPath(path string) error {
+// SyncPath makes a file's or directory's content durable.
+func SyncPath(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", path, err)
@@ -76,10 +77,10 @@ func syncPath(path string) error {
 	return nil
 }
 
-// setAsideOrphanedDB moves away a database file found without a Raft log: its contents did not come from
+// SetAsideOrphanedDB moves away a database file found without a Raft log: its contents did not come from
 // the cluster this node is about to join or create, so applying the cluster's log on top of it would
 // diverge. It is kept, renamed, rather than deleted.
-func setAsideOrphanedDB(path string) (string, error) {
+func SetAsideOrphanedDB(path string) (string, error) {
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		return "", nil
 	}

@@ -1,12 +1,14 @@
-package store
+package cluster
 
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftlite/raftlite/db"
@@ -20,39 +22,43 @@ import (
 // back from its peers. A node that was its cluster's only voter has no peers to recover from; it refuses
 // to start, and says so.
 
-// openLog opens the Raft log and checks the node's data, recovering (see above) if it is damaged.
-func (s *Store) openLog() error {
-	dir := filepath.Join(s.cfg.DataDir, "raft")
-	rlog, err := raftlog.Open(dir, raftlog.Options{Logger: s.log})
+// OpenData loads (or creates) the data directory's Raft ID and opens its Raft log, checking the node's
+// data (the log, and the database file at dbPath) and recovering (see above) if it is damaged: the Raft ID
+// returned is then a new one.
+func OpenData(dataDir, dbPath string, logger *slog.Logger) (*raftlog.Log, uint64, error) {
+	raftID, err := loadOrCreateRaftID(dataDir)
+	if err != nil {
+		return nil, 0, err
+	}
+	dir := filepath.Join(dataDir, "raft")
+	rlog, err := raftlog.Open(dir, raftlog.Options{Logger: logger})
 	var damage string
 	switch {
 	case errors.Is(err, raftlog.ErrCorrupt):
 		damage = err.Error()
 	case err != nil:
-		return err
+		return nil, 0, err
 	case rlog.Repaired().Corrupt:
 		damage = "its Raft log was damaged: " + rlog.Repaired().Reason
 	}
-	if ferr := db.VerifyFingerprint(s.dbPath()); errors.Is(ferr, db.ErrDamaged) {
+	if ferr := db.VerifyFingerprint(dbPath); errors.Is(ferr, db.ErrDamaged) {
 		damage = ferr.Error()
 	} else if ferr != nil {
 		if rlog != nil {
 			rlog.Close()
 		}
-		return ferr
+		return nil, 0, ferr
 	}
 	if damage == "" {
-		s.rlog = rlog
-		return nil
+		return rlog, raftID, nil
 	}
 	if rlog != nil {
-		if s.rlog = rlog; s.fresh() {
+		if Fresh(rlog) {
 			// The node never held any of the cluster's data (it was still joining): there is nothing to
 			// recover. It starts fresh; the damaged database is set aside as an orphan.
-			s.log.Warn("damaged data on a node that holds none of the cluster's data yet: starting fresh", "damage", damage)
-			return nil
+			logger.Warn("damaged data on a node that holds none of the cluster's data yet: starting fresh", "damage", damage)
+			return rlog, raftID, nil
 		}
-		s.rlog = nil
 	}
 	voters := -1
 	if rlog != nil {
@@ -60,34 +66,42 @@ func (s *Store) openLog() error {
 		rlog.Close()
 	}
 	if voters == -1 {
-		voters = s.membersInDB()
+		voters = membersInDB(dbPath)
 	}
 	if voters <= 1 {
-		return fmt.Errorf("this node's data is damaged (%s), and it cannot recover it from peers: it was the only voter of its cluster (or its peers cannot be known). Restore a backup with /boot, or delete the data directory to start an empty cluster", damage)
+		return nil, 0, fmt.Errorf("this node's data is damaged (%s), and it cannot recover it from peers: it was the only voter of its cluster (or its peers cannot be known). Restore a backup with /boot, or delete the data directory to start an empty cluster", damage)
 	}
-	aside, err := s.setAside()
+	aside, err := setAside(dataDir, dbPath)
 	if err != nil {
-		return fmt.Errorf("data damaged (%s); setting it aside failed: %w", damage, err)
+		return nil, 0, fmt.Errorf("data damaged (%s); setting it aside failed: %w", damage, err)
 	}
-	s.log.Error("this node's data is damaged: set aside, rejoining the cluster as a new member to recover it from its peers",
+	logger.Error("this node's data is damaged: set aside, rejoining the cluster as a new member to recover it from its peers",
 		"damage", damage, "moved_to", aside)
-	if s.raftID, err = loadOrCreateRaftID(s.cfg.DataDir); err != nil {
-		return err
+	if raftID, err = loadOrCreateRaftID(dataDir); err != nil {
+		return nil, 0, err
 	}
-	s.rlog, err = raftlog.Open(dir, raftlog.Options{Logger: s.log})
-	return err
+	rlog, err = raftlog.Open(dir, raftlog.Options{Logger: logger})
+	return rlog, raftID, err
+}
+
+// Fresh reports whether the Raft log is empty: the node has never been part of a cluster.
+func Fresh(l *raftlog.Log) bool {
+	hs, _, _ := l.InitialState()
+	last, _ := l.LastIndex()
+	snap, _ := l.Snapshot()
+	return raft.IsEmptyHardState(hs) && last == 0 && snap.GetMetadata().GetIndex() == 0
 }
 
 // setAside renames the Raft log, the database and the Raft ID out of the way, keeping them for inspection.
-func (s *Store) setAside() (string, error) {
+func setAside(dataDir, dbPath string) (string, error) {
 	suffix := ".damaged-" + time.Now().UTC().Format("20060102T150405")
-	for _, p := range []string{filepath.Join(s.cfg.DataDir, "raft"), s.dbPath(), s.dbPath() + "-wal", s.dbPath() + "-shm",
-		s.dbPath() + ".check", filepath.Join(s.cfg.DataDir, raftIDFile)} {
+	for _, p := range []string{filepath.Join(dataDir, "raft"), dbPath, dbPath + "-wal", dbPath + "-shm",
+		dbPath + ".check", filepath.Join(dataDir, raftIDFile)} {
 		if err := os.Rename(p, p+suffix); err != nil && !os.IsNotExist(err) {
 			return "", err
 		}
 	}
-	return filepath.Join(s.cfg.DataDir, "*"+suffix), syncPath(s.cfg.DataDir)
+	return filepath.Join(dataDir, "*"+suffix), SyncPath(dataDir)
 }
 
 // lastKnownVoters counts the voters of the configuration the log ends with.
@@ -131,12 +145,12 @@ func lastKnownVoters(l *raftlog.Log) int {
 	return len(voters)
 }
 
-// membersInDB counts the members the database knows, or -1 if it cannot be read.
-func (s *Store) membersInDB() int {
-	st, err := db.Inspect(s.dbPath())
-	m := newMembership()
-	if err != nil || len(st.Membership) == 0 || m.load(st.Membership) != nil {
+// membersInDB counts the members the database at path knows, or -1 if it cannot be read.
+func membersInDB(path string) int {
+	st, err := db.Inspect(path)
+	m := NewMembership()
+	if err != nil || len(st.Membership) == 0 || m.Load(st.Membership) != nil {
 		return -1
 	}
-	return len(m.list())
+	return len(m.List())
 }

@@ -1,4 +1,4 @@
-package store
+package cluster
 
 import (
 	"time"
@@ -37,19 +37,19 @@ type promotion struct {
 	waitingSince time.Time
 }
 
-// maybePromote (raft loop, leader) proposes the promotion of the learners that asked to vote and have
+// Promote (the raft node's hook, every turn of its loop, on the leader) proposes the promotion of the learners that asked to vote and have
 // caught up.
-func (s *Store) maybePromote(t *raftnode.Turn) {
-	if !s.members.awaitingVote() || !s.node.IsLeader() {
-		s.promo.waitingSince = time.Time{}
+func (cl *Cluster) Promote(t *raftnode.Turn) {
+	if !cl.members.awaitingVote() || !cl.node.IsLeader() {
+		cl.promo.waitingSince = time.Time{}
 		return
 	}
 	now := time.Now()
-	if now.Sub(s.promo.lastCheck) < promoteCheckEvery || !t.ConfChangeReady() {
+	if now.Sub(cl.promo.lastCheck) < promoteCheckEvery || !t.ConfChangeReady() {
 		return
 	}
-	s.promo.lastCheck = now
-	cs := s.members.confState()
+	cl.promo.lastCheck = now
+	cs := cl.members.ConfState()
 	if len(cs.GetVotersOutgoing()) > 0 {
 		return // a joint configuration: raft leaves it by itself first
 	}
@@ -62,7 +62,7 @@ func (s *Store) maybePromote(t *raftnode.Turn) {
 		if typ != raft.ProgressTypeLearner {
 			return
 		}
-		if m, ok := s.members.get(id); !ok || !m.GetVoter() {
+		if m, ok := cl.members.Get(id); !ok || !m.GetVoter() {
 			return // a read replica
 		}
 		switch {
@@ -73,34 +73,34 @@ func (s *Store) maybePromote(t *raftnode.Turn) {
 		}
 	})
 	if len(ready) == 0 {
-		s.promo.waitingSince = time.Time{}
+		cl.promo.waitingSince = time.Time{}
 		return
 	}
 	if (len(cs.GetVoters())+len(ready))%2 == 0 && len(catchingUp) > 0 {
-		if s.promo.waitingSince.IsZero() {
-			s.promo.waitingSince = now
+		if cl.promo.waitingSince.IsZero() {
+			cl.promo.waitingSince = now
 		}
-		if now.Sub(s.promo.waitingSince) < promotePairWait {
+		if now.Sub(cl.promo.waitingSince) < promotePairWait {
 			return
 		}
 	}
-	s.promo.waitingSince = time.Time{}
+	cl.promo.waitingSince = time.Time{}
 	changes := make([]*raftpb.ConfChangeSingle, 0, len(ready))
 	members := make([]*command.Member, 0, len(ready))
 	names := make([]string, 0, len(ready))
 	for _, id := range ready {
-		m, _ := s.members.get(id)
+		m, _ := cl.members.Get(id)
 		changes = append(changes, change(raftpb.ConfChangeAddNode, id))
 		members = append(members, m)
 		names = append(names, m.GetNodeId())
 	}
 	cc, err := confChange(changes, members...)
 	if err != nil {
-		s.log.Error("encode promotion", "err", err)
+		cl.log.Error("encode promotion", "err", err)
 		return
 	}
 	if !t.ProposeConfChange(cc) {
 		return // not leader any more, or a transfer began: the next check tries again
 	}
-	s.log.Info("promoting caught-up learners to voters", "nodes", names, "voters_after", len(cs.GetVoters())+len(ready))
+	cl.log.Info("promoting caught-up learners to voters", "nodes", names, "voters_after", len(cs.GetVoters())+len(ready))
 }

@@ -1,4 +1,4 @@
-package store
+package cluster
 
 import (
 	"cmp"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/raftlite/raftlite/errcode"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/tracker"
 )
@@ -21,9 +22,9 @@ import (
 
 // reachableVoters (leader) counts the voters in ids the leader has heard from within an election timeout,
 // itself included, and names the others. ok is false if the raft loop could not be asked.
-func (s *Store) reachableVoters(ctx context.Context, ids []uint64) (reachable int, unreachable []string, ok bool) {
+func (cl *Cluster) reachableVoters(ctx context.Context, ids []uint64) (reachable int, unreachable []string, ok bool) {
 	result := make(chan map[uint64]bool, 1)
-	if !s.node.OnRaft(ctx, func(rn *raft.RawNode) {
+	if !cl.node.OnRaft(ctx, func(rn *raft.RawNode) {
 		active := map[uint64]bool{}
 		rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
 			if pr.RecentActive {
@@ -35,12 +36,12 @@ func (s *Store) reachableVoters(ctx context.Context, ids []uint64) (reachable in
 		return 0, nil, false
 	}
 	active := <-result
-	active[s.raftID] = true
+	active[cl.raftID] = true
 	for _, id := range ids {
 		if active[id] {
 			reachable++
 		} else {
-			unreachable = append(unreachable, s.members.nodeIDs([]uint64{id})...)
+			unreachable = append(unreachable, cl.members.NodeIDs([]uint64{id})...)
 		}
 	}
 	slices.Sort(unreachable)
@@ -50,17 +51,17 @@ func (s *Store) reachableVoters(ctx context.Context, ids []uint64) (reachable in
 // checkRemovalLeavesQuorum (leader) refuses to remove a voter when the voters left behind would not
 // include a reachable majority. Right after an election the leader has not heard from everyone yet, so a
 // failing check is tried again for an election timeout before it refuses.
-func (s *Store) checkRemovalLeavesQuorum(ctx context.Context, id uint64, nodeID string) error {
-	cs := s.members.confState()
-	if !isVoter(cs, id) {
+func (cl *Cluster) checkRemovalLeavesQuorum(ctx context.Context, id uint64, nodeID string) error {
+	cs := cl.members.ConfState()
+	if !IsVoter(cs, id) {
 		return nil
 	}
 	left := slices.DeleteFunc(slices.Clone(cs.GetVoters()), func(v uint64) bool { return v == id })
-	deadline := time.Now().Add(s.cfg.ElectionTimeout)
+	deadline := time.Now().Add(cl.cfg.ElectionTimeout)
 	for {
-		reachable, unreachable, ok := s.reachableVoters(ctx, left)
+		reachable, unreachable, ok := cl.reachableVoters(ctx, left)
 		if !ok {
-			return fmt.Errorf("remove %s: %w", nodeID, cmp.Or(ctx.Err(), ErrStopped))
+			return fmt.Errorf("remove %s: %w", nodeID, cmp.Or[error](ctx.Err(), errcode.ErrStopped))
 		}
 		if reachable >= len(left)/2+1 {
 			return nil
@@ -69,8 +70,8 @@ func (s *Store) checkRemovalLeavesQuorum(ctx context.Context, id uint64, nodeID 
 			return fmt.Errorf("refusing to remove %s: the %d voters left would include only %d reachable (%s not reachable), fewer than the %d needed to elect a leader or commit anything; bring them back or remove them first",
 				nodeID, len(left), reachable, strings.Join(unreachable, ", "), len(left)/2+1)
 		}
-		if !s.sleepUnlessStopped(100 * time.Millisecond) {
-			return ErrStopped
+		if !cl.sleep(100 * time.Millisecond) {
+			return errcode.ErrStopped
 		}
 	}
 }
@@ -78,12 +79,12 @@ func (s *Store) checkRemovalLeavesQuorum(ctx context.Context, id uint64, nodeID 
 // waitRemovalKnown (a leader that removed itself) waits until a majority of the voters left has learned
 // that the log is committed up to index, so that they apply the removal and can elect a leader without
 // this node. It gives up when ctx ends or after two election timeouts.
-func (s *Store) waitRemovalKnown(ctx context.Context, index uint64) {
-	ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.ElectionTimeout)
+func (cl *Cluster) waitRemovalKnown(ctx context.Context, index uint64) {
+	ctx, cancel := context.WithTimeout(ctx, 2*cl.cfg.ElectionTimeout)
 	defer cancel()
 	var voters []Member
-	for _, m := range s.members.list() {
-		if m.Voter && m.RaftID != s.raftID {
+	for _, m := range cl.members.List() {
+		if m.Voter && m.RaftID != cl.raftID {
 			voters = append(voters, m)
 		}
 	}
@@ -91,7 +92,7 @@ func (s *Store) waitRemovalKnown(ctx context.Context, index uint64) {
 		known := 0
 		for _, m := range voters {
 			cctx, ccancel := context.WithTimeout(ctx, 500*time.Millisecond)
-			meta, err := s.NodeMeta(cctx, m.RaftAddr)
+			meta, err := cl.calls.NodeMeta(cctx, m.RaftAddr)
 			ccancel()
 			if err == nil && meta.GetCommitIndex() >= index {
 				known++
@@ -102,7 +103,7 @@ func (s *Store) waitRemovalKnown(ctx context.Context, index uint64) {
 		}
 		select {
 		case <-ctx.Done():
-			s.log.Warn("the voters left may not know yet that this node's removal is committed", "index", index)
+			cl.log.Warn("the voters left may not know yet that this node's removal is committed", "index", index)
 			return
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -112,20 +113,20 @@ func (s *Store) waitRemovalKnown(ctx context.Context, index uint64) {
 // warnIfShutdownStrands says, before a voter shuts down, when the voters left running would be fewer than
 // a majority: the cluster then elects no leader and takes no writes until a voter returns. (A leader
 // knows which voters it hears from; another node counts every other voter as running.)
-func (s *Store) warnIfShutdownStrands(ctx context.Context) {
-	cs := s.members.confState()
-	if !isVoter(cs, s.raftID) || len(cs.GetVoters()) < 2 {
+func (cl *Cluster) warnIfShutdownStrands(ctx context.Context) {
+	cs := cl.members.ConfState()
+	if !IsVoter(cs, cl.raftID) || len(cs.GetVoters()) < 2 {
 		return
 	}
-	others := slices.DeleteFunc(slices.Clone(cs.GetVoters()), func(v uint64) bool { return v == s.raftID })
+	others := slices.DeleteFunc(slices.Clone(cs.GetVoters()), func(v uint64) bool { return v == cl.raftID })
 	running, unreachable := len(others), []string(nil)
-	if s.IsLeader() {
-		if n, names, ok := s.reachableVoters(ctx, others); ok {
+	if cl.node.IsLeader() {
+		if n, names, ok := cl.reachableVoters(ctx, others); ok {
 			running, unreachable = n, names
 		}
 	}
 	if need := len(cs.GetVoters())/2 + 1; running < need {
-		s.log.Error("shutting down leaves fewer than a majority of the voters running: the cluster elects no leader and takes no writes until this node or another voter returns (to shrink the cluster instead, remove this node first: DELETE /remove, or -raft-cluster-remove-shutdown)",
+		cl.log.Error("shutting down leaves fewer than a majority of the voters running: the cluster elects no leader and takes no writes until this node or another voter returns (to shrink the cluster instead, remove this node first: DELETE /remove, or -raft-cluster-remove-shutdown)",
 			"voters", len(cs.GetVoters()), "running_after", running, "needed", need, "not_reachable", strings.Join(unreachable, ", "))
 	}
 }

@@ -1,4 +1,4 @@
-package store
+package cluster
 
 import (
 	"fmt"
@@ -12,9 +12,9 @@ import (
 	"github.com/raftlite/raftlite/command"
 )
 
-// membership is the cluster as this node knows it: who the members are (from the contexts of applied
+// Membership is the cluster as this node knows it: who the members are (from the contexts of applied
 // conf changes, or from the database after a snapshot) and which of them vote (from raft's ConfState).
-type membership struct {
+type Membership struct {
 	mu      sync.RWMutex
 	members map[uint64]*command.Member
 	conf    *raftpb.ConfState
@@ -22,12 +22,12 @@ type membership struct {
 	awaiting atomic.Bool
 }
 
-func newMembership() *membership {
-	return &membership{members: map[uint64]*command.Member{}, conf: &raftpb.ConfState{}}
+func NewMembership() *Membership {
+	return &Membership{members: map[uint64]*command.Member{}, conf: &raftpb.ConfState{}}
 }
 
 // load replaces the members with an encoded command.Membership (as stored in the database).
-func (m *membership) load(encoded []byte) error {
+func (m *Membership) Load(encoded []byte) error {
 	var ms command.Membership
 	if err := proto.Unmarshal(encoded, &ms); err != nil {
 		return fmt.Errorf("decode membership: %w", err)
@@ -43,10 +43,10 @@ func (m *membership) load(encoded []byte) error {
 }
 
 // recount refreshes awaiting; the caller holds mu for writing.
-func (m *membership) recount() {
+func (m *Membership) recount() {
 	awaiting := false
 	for id, mem := range m.members {
-		if mem.GetVoter() && !isVoter(m.conf, id) {
+		if mem.GetVoter() && !IsVoter(m.conf, id) {
 			awaiting = true
 		}
 	}
@@ -54,10 +54,10 @@ func (m *membership) recount() {
 }
 
 // awaitingVote reports whether a member that asked to vote is not a voter yet.
-func (m *membership) awaitingVote() bool { return m.awaiting.Load() }
+func (m *Membership) awaitingVote() bool { return m.awaiting.Load() }
 
 // encode returns the members in the deterministic form stored in the database.
-func (m *membership) encode() []byte {
+func (m *Membership) Encode() []byte {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return encodeMembers(m.members)
@@ -81,7 +81,7 @@ func encodeMembers(members map[uint64]*command.Member) []byte {
 }
 
 // apply records a conf change that raft has applied: cs is the ConfState raft returned.
-func (m *membership) apply(changes []*raftpb.ConfChangeSingle, added []*command.Member, cs *raftpb.ConfState) {
+func (m *Membership) apply(changes []*raftpb.ConfChangeSingle, added []*command.Member, cs *raftpb.ConfState) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	byID := map[uint64]*command.Member{}
@@ -103,27 +103,27 @@ func (m *membership) apply(changes []*raftpb.ConfChangeSingle, added []*command.
 	m.recount()
 }
 
-func (m *membership) setConf(cs *raftpb.ConfState) {
+func (m *Membership) SetConf(cs *raftpb.ConfState) {
 	m.mu.Lock()
 	m.conf = cs
 	m.recount()
 	m.mu.Unlock()
 }
 
-func (m *membership) confState() *raftpb.ConfState {
+func (m *Membership) ConfState() *raftpb.ConfState {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.conf
 }
 
-func (m *membership) get(id uint64) (*command.Member, bool) {
+func (m *Membership) Get(id uint64) (*command.Member, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	mem, ok := m.members[id]
 	return mem, ok
 }
 
-func (m *membership) byNodeID(nodeID string) (*command.Member, bool) {
+func (m *Membership) ByNodeID(nodeID string) (*command.Member, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for _, mem := range m.members {
@@ -134,7 +134,7 @@ func (m *membership) byNodeID(nodeID string) (*command.Member, bool) {
 	return nil, false
 }
 
-func (m *membership) byRaftAddr(addr string) (*command.Member, bool) {
+func (m *Membership) byRaftAddr(addr string) (*command.Member, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for _, mem := range m.members {
@@ -156,14 +156,14 @@ type Member struct {
 }
 
 // list returns every member, voters and learners, sorted by node-id.
-func (m *membership) list() []Member {
+func (m *Membership) List() []Member {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := make([]Member, 0, len(m.members))
 	for id, mem := range m.members {
 		out = append(out, Member{
 			NodeID: mem.GetNodeId(), RaftID: id, RaftAddr: mem.GetRaftAddr(), HTTPAddr: mem.GetHttpAddr(),
-			Voter: isVoter(m.conf, id), WantsVote: mem.GetVoter(),
+			Voter: IsVoter(m.conf, id), WantsVote: mem.GetVoter(),
 		})
 	}
 	slices.SortFunc(out, func(a, b Member) int {
@@ -179,7 +179,7 @@ func (m *membership) list() []Member {
 }
 
 // nodeIDs names the members with the given Raft IDs by their node-ids (Raft IDs in hex for unknown ones).
-func (m *membership) nodeIDs(ids []uint64) []string {
+func (m *Membership) NodeIDs(ids []uint64) []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := make([]string, 0, len(ids))
@@ -194,11 +194,13 @@ func (m *membership) nodeIDs(ids []uint64) []string {
 	return out
 }
 
-func isVoter(cs *raftpb.ConfState, id uint64) bool {
+// IsVoter reports whether id votes in cs (in either half of a joint configuration).
+func IsVoter(cs *raftpb.ConfState, id uint64) bool {
 	return slices.Contains(cs.GetVoters(), id) || slices.Contains(cs.GetVotersOutgoing(), id)
 }
 
-func isLearner(cs *raftpb.ConfState, id uint64) bool {
+// IsLearner reports whether id is a learner in cs (now, or once a joint configuration is left).
+func IsLearner(cs *raftpb.ConfState, id uint64) bool {
 	return slices.Contains(cs.GetLearners(), id) || slices.Contains(cs.GetLearnersNext(), id)
 }
 
@@ -250,14 +252,14 @@ func change(t raftpb.ConfChangeType, id uint64) *raftpb.ConfChangeSingle {
 
 // isVoterEntry reports whether m would change the entry of a voting member: one with its Raft ID, node-id
 // or Raft address that votes, or asked to.
-func (m *membership) isVoterEntry(mem *command.Member) bool {
-	cs := m.confState()
+func (m *Membership) isVoterEntry(mem *command.Member) bool {
+	cs := m.ConfState()
 	for _, find := range []func() (*command.Member, bool){
-		func() (*command.Member, bool) { return m.get(mem.GetRaftId()) },
-		func() (*command.Member, bool) { return m.byNodeID(mem.GetNodeId()) },
+		func() (*command.Member, bool) { return m.Get(mem.GetRaftId()) },
+		func() (*command.Member, bool) { return m.ByNodeID(mem.GetNodeId()) },
 		func() (*command.Member, bool) { return m.byRaftAddr(mem.GetRaftAddr()) },
 	} {
-		if old, ok := find(); ok && (old.GetVoter() || isVoter(cs, old.GetRaftId())) {
+		if old, ok := find(); ok && (old.GetVoter() || IsVoter(cs, old.GetRaftId())) {
 			return true
 		}
 	}

@@ -1,4 +1,4 @@
-package store
+package cluster
 
 import (
 	"context"
@@ -42,7 +42,7 @@ type plannedChange struct {
 	Member *command.Member `json:"member,omitempty"`
 }
 
-func (s *Store) decidedPath() string { return filepath.Join(s.cfg.DataDir, "raft", peersDecided) }
+func (cl *Cluster) decidedPath() string { return filepath.Join(cl.cfg.DataDir, "raft", peersDecided) }
 
 func readDecision(path string) (*decision, error) {
 	b, err := os.ReadFile(path)
@@ -75,13 +75,13 @@ func writeDecision(path string, d *decision) error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("record the peers.json decision: %w", err)
 	}
-	return syncPath(filepath.Dir(path))
+	return SyncPath(filepath.Dir(path))
 }
 
 // chooseSource finds the highest commit index any survivor knows; among the survivors whose log holds
 // that entry, it takes the one an election would prefer (last term, last index), the node-id breaking a
 // tie, so that every survivor chooses the same one.
-func (s *Store) chooseSource(ctx context.Context, peers []peerEntry, states map[string]recoveryState) (recoveryState, error) {
+func (cl *Cluster) chooseSource(ctx context.Context, peers []peerEntry, states map[string]recoveryState) (recoveryState, error) {
 	var top recoveryState
 	for _, st := range states {
 		if st.Commit > top.Commit {
@@ -92,11 +92,11 @@ func (s *Store) chooseSource(ctx context.Context, peers []peerEntry, states map[
 	for _, p := range peers {
 		st := states[p.ID]
 		holds := top.Commit == 0 || st.NodeID == top.NodeID
-		if !holds && st.RaftID == s.raftID {
-			term, compacted := s.termAt(top.Commit)
+		if !holds && st.RaftID == cl.raftID {
+			term, compacted := cl.termAt(top.Commit)
 			holds = compacted || term == top.CommitTerm
 		} else if !holds {
-			answer, err := s.askRecoveryState(ctx, p.Address, top.Commit)
+			answer, err := cl.askRecoveryState(ctx, p.Address, top.Commit)
 			if err != nil {
 				return recoveryState{}, fmt.Errorf("%w: ask %s about entry %d: %w", errRecovery, p.ID, top.Commit, err)
 			}
@@ -143,29 +143,29 @@ type logConfig struct {
 
 // logConfiguration replays the conf changes of this node's log, as raft will, over its last snapshot's
 // configuration, and the members they add over the database's membership.
-func (s *Store) logConfiguration() (logConfig, error) {
-	_, cs, err := s.rlog.InitialState()
+func (cl *Cluster) logConfiguration() (logConfig, error) {
+	_, cs, err := cl.rlog.InitialState()
 	if err != nil {
 		return logConfig{}, err
 	}
 	cfg := logConfig{cs: cs, members: map[uint64]*command.Member{}}
-	for _, m := range s.members.list() {
+	for _, m := range cl.members.List() {
 		cfg.members[m.RaftID] = &command.Member{RaftId: m.RaftID, NodeId: m.NodeID, RaftAddr: m.RaftAddr, HttpAddr: m.HTTPAddr, Voter: m.WantsVote}
 	}
-	snap, _ := s.rlog.Snapshot()
-	last, _ := s.rlog.LastIndex()
+	snap, _ := cl.rlog.Snapshot()
+	last, _ := cl.rlog.LastIndex()
 	from := snap.GetMetadata().GetIndex() + 1
 	if from > last {
 		return cfg, nil
 	}
-	ents, err := s.rlog.Entries(from, last+1, math.MaxUint64)
+	ents, err := cl.rlog.Entries(from, last+1, math.MaxUint64)
 	if err != nil {
 		return logConfig{}, fmt.Errorf("%w: read the log: %w", errRecovery, err)
 	}
 	if cfg.cs, err = replayConf(cs, ents); err != nil {
 		return logConfig{}, fmt.Errorf("%w: replay the configuration: %w", errRecovery, err)
 	}
-	dbApplied := s.db.State().AppliedIndex
+	dbApplied := cl.dbApplied()
 	for _, e := range ents {
 		if e.GetIndex() <= dbApplied || (e.GetType() != raftpb.EntryConfChange && e.GetType() != raftpb.EntryConfChangeV2) {
 			continue
@@ -186,12 +186,12 @@ func (s *Store) logConfiguration() (logConfig, error) {
 
 // decide (the source) checks that the quorum is really lost and plans the conf changes that make the
 // configuration exactly the listed survivors that agree with its log.
-func (s *Store) decide(ctx context.Context, peers []peerEntry, states map[string]recoveryState) (*decision, error) {
-	cfg, err := s.logConfiguration()
+func (cl *Cluster) decide(ctx context.Context, peers []peerEntry, states map[string]recoveryState) (*decision, error) {
+	cfg, err := cl.logConfiguration()
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkQuorumLost(ctx, cfg, states); err != nil {
+	if err := cl.checkQuorumLost(ctx, cfg, states); err != nil {
 		return nil, err
 	}
 	voters := setOf(append(cfg.cs.GetVoters(), cfg.cs.GetVotersOutgoing()...))
@@ -202,20 +202,20 @@ func (s *Store) decide(ctx context.Context, peers []peerEntry, states map[string
 		if !voters[st.RaftID] && !learners[st.RaftID] {
 			return nil, fmt.Errorf("peers.json lists %s, which is not a member of the cluster's last configuration", p.ID)
 		}
-		if st.RaftID == s.raftID && p.NonVoter {
+		if st.RaftID == cl.raftID && p.NonVoter {
 			return nil, fmt.Errorf("peers.json lists %s as a non-voter, but it holds the most up-to-date log and must vote", p.ID)
 		}
-		if st.RaftID != s.raftID && st.Commit > 0 {
-			if term, compacted := s.termAt(st.Commit); !compacted && term != st.CommitTerm {
-				s.log.Error("peers.json recovery: a survivor knows entries committed that this log lacks; it is left out and must rejoin empty", "node", p.ID)
+		if st.RaftID != cl.raftID && st.Commit > 0 {
+			if term, compacted := cl.termAt(st.Commit); !compacted && term != st.CommitTerm {
+				cl.log.Error("peers.json recovery: a survivor knows entries committed that this log lacks; it is left out and must rejoin empty", "node", p.ID)
 				continue
 			}
 		}
 		wantVote[st.RaftID] = !p.NonVoter
 	}
-	last, _ := s.rlog.LastIndex()
-	mine := states[s.cfg.NodeID]
-	return &decision{Source: s.cfg.NodeID, SourceRaftID: s.raftID, ClusterID: recoveredClusterID(mine), From: last,
+	last, _ := cl.rlog.LastIndex()
+	mine := states[cl.cfg.NodeID]
+	return &decision{Source: cl.cfg.NodeID, SourceRaftID: cl.raftID, ClusterID: recoveredClusterID(mine), From: last,
 		Changes: planChanges(cfg, wantVote)}, nil
 }
 
@@ -260,7 +260,7 @@ func planChanges(cfg logConfig, wantVote map[uint64]bool) []plannedChange {
 
 // checkQuorumLost refuses a recovery while a quorum of the last configuration is reachable: the survivors
 // (all up by now) and any other voter that answers. A joint configuration needs a majority of both sides.
-func (s *Store) checkQuorumLost(ctx context.Context, cfg logConfig, states map[string]recoveryState) error {
+func (cl *Cluster) checkQuorumLost(ctx context.Context, cfg logConfig, states map[string]recoveryState) error {
 	surviving := map[uint64]bool{}
 	for _, st := range states {
 		surviving[st.RaftID] = true
@@ -272,7 +272,7 @@ func (s *Store) checkQuorumLost(ctx context.Context, cfg logConfig, states map[s
 		up := surviving[id]
 		if !up && known && m.GetRaftAddr() != "" {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_, err := s.NodeMeta(cctx, m.GetRaftAddr())
+			_, err := cl.calls.NodeMeta(cctx, m.GetRaftAddr())
 			cancel()
 			up = err == nil
 		}
@@ -293,50 +293,50 @@ func (s *Store) checkQuorumLost(ctx context.Context, cfg logConfig, states map[s
 	if !quorum(cfg.cs.GetVoters()) || !quorum(cfg.cs.GetVotersOutgoing()) {
 		return nil
 	}
-	if s.cfg.RecoverForce {
-		s.log.Warn("peers.json recovery forced although a quorum of the voters is reachable", "reachable", strings.Join(names, ", "))
+	if cl.cfg.RecoverForce {
+		cl.log.Warn("peers.json recovery forced although a quorum of the voters is reachable", "reachable", strings.Join(names, ", "))
 		return nil
 	}
 	return fmt.Errorf("peers.json recovery refused: %d of the %d voters of the cluster's configuration are reachable (%s), a quorum: this cluster needs no recovery, and recovering would split it. Remove %s and start the node normally (remove lost nodes with DELETE /remove); -raft-recover-force overrides this check",
-		len(reachable), len(cfg.cs.GetVoters()), strings.Join(names, ", "), s.peersPath())
+		len(reachable), len(cfg.cs.GetVoters()), strings.Join(names, ", "), cl.peersPath())
 }
 
 // carryOut executes a decision: the source appends its conf changes (unless a run before a crash did),
 // every survivor takes the new cluster ID, and the files are renamed.
-func (s *Store) carryOut(d *decision) error {
-	if d.SourceRaftID == s.raftID {
-		if last, _ := s.rlog.LastIndex(); last == d.From {
-			if err := s.appendChanges(d); err != nil {
+func (cl *Cluster) carryOut(d *decision) error {
+	if d.SourceRaftID == cl.raftID {
+		if last, _ := cl.rlog.LastIndex(); last == d.From {
+			if err := cl.appendChanges(d); err != nil {
 				return err
 			}
 		}
 	}
-	if err := s.setClusterID(d.ClusterID); err != nil {
+	if err := cl.setClusterID(d.ClusterID); err != nil {
 		return err
 	}
-	dir := filepath.Dir(s.peersPath())
-	if err := os.Rename(s.peersPath(), filepath.Join(dir, peersDoneFile)); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("rename %s: %w", s.peersPath(), err)
+	dir := filepath.Dir(cl.peersPath())
+	if err := os.Rename(cl.peersPath(), filepath.Join(dir, peersDoneFile)); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("rename %s: %w", cl.peersPath(), err)
 	}
-	if err := os.Remove(s.decidedPath()); err != nil && !os.IsNotExist(err) {
+	if err := os.Remove(cl.decidedPath()); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	if err := syncPath(dir); err != nil {
+	if err := SyncPath(dir); err != nil {
 		return err
 	}
-	s.log.Warn("peers.json recovery done: the cluster is now the listed nodes, under a new cluster ID; lost nodes must rejoin empty",
+	cl.log.Warn("peers.json recovery done: the cluster is now the listed nodes, under a new cluster ID; lost nodes must rejoin empty",
 		"history_from", d.Source, "cluster_id", fmt.Sprintf("%x", d.ClusterID))
 	return nil
 }
 
 // appendChanges (the source) counts its whole log as committed and appends the decision's conf changes,
 // committed too.
-func (s *Store) appendChanges(d *decision) error {
-	hs, _, err := s.rlog.InitialState()
+func (cl *Cluster) appendChanges(d *decision) error {
+	hs, _, err := cl.rlog.InitialState()
 	if err != nil {
 		return err
 	}
-	lastTerm, err := s.rlog.Term(d.From)
+	lastTerm, err := cl.rlog.Term(d.From)
 	if err != nil {
 		return err
 	}
@@ -346,10 +346,10 @@ func (s *Store) appendChanges(d *decision) error {
 	}
 	commit := d.From + uint64(len(ents))
 	newHS := &raftpb.HardState{Term: new(max(hs.GetTerm(), lastTerm)), Vote: new(hs.GetVote()), Commit: new(commit)}
-	if err := s.rlog.Save(newHS, ents, true); err != nil {
+	if err := cl.rlog.Save(newHS, ents, true); err != nil {
 		return fmt.Errorf("%w: write the new configuration to the Raft log: %w", errRecovery, err)
 	}
-	s.log.Warn("peers.json recovery: this node holds the cluster's history; every entry of its log now counts as committed, and the configuration becomes the listed nodes",
+	cl.log.Warn("peers.json recovery: this node holds the cluster's history; every entry of its log now counts as committed, and the configuration becomes the listed nodes",
 		"last_index", d.From, "committed_now", commit-hs.GetCommit(), "membership_changes", len(ents))
 	return nil
 }

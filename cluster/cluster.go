@@ -1,0 +1,137 @@
+// Package cluster owns who is in the cluster and how that changes: the Membership (the members' records
+// and raft's configuration), joining (as a learner first, promoted once caught up), bootstrapping, removal,
+// leadership transfer, the node's and the cluster's identity, a node that comes back without its data or
+// with damaged data, quorum recovery with peers.json, and the internal calls these need. It drives the
+// raft node (package raftnode) and knows nothing of SQL or HTTP.
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+
+	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/nodecall"
+	"github.com/raftlite/raftlite/raftlog"
+	"github.com/raftlite/raftlite/raftnode"
+)
+
+// Config describes this node to the cluster.
+type Config struct {
+	DataDir  string
+	NodeID   string
+	RaftAddr string // advertised
+	HTTPURL  string // advertised, with its scheme ("" if none)
+	Voter    bool   // false: a non-voting read replica
+	Version  string
+
+	Join                   []string // addresses to join through: HTTP (http://host:port, host:port) or Raft
+	JoinAttempts           int
+	JoinInterval           time.Duration
+	JoinAs                 *command.Credentials
+	BootstrapExpect        int
+	BootstrapExpectTimeout time.Duration
+	// BootstrapGrace is how long a node with no data and nothing to join waits for an existing cluster to
+	// contact it (a wiped member coming back) before it bootstraps a new cluster.
+	BootstrapGrace  time.Duration
+	ElectionTimeout time.Duration
+	RecoverForce    bool // peers.json recovery even while a quorum is reachable
+	// ResolveHTTP asks the node whose HTTP API is at base (http://host:port) for its Raft address.
+	ResolveHTTP func(ctx context.Context, base string) (string, error)
+	Auth        nodecall.Authorizer
+	Logger      *slog.Logger
+}
+
+// Transport is what the cluster needs of the transport besides calls: where its peers are, and which
+// cluster this node belongs to.
+type Transport interface {
+	nodecall.Transport
+	SetPeer(id uint64, nodeID, addr string)
+	RemovePeer(id uint64)
+	SetClusterID(id uint64)
+}
+
+// Cluster is this node's part in the cluster.
+type Cluster struct {
+	cfg     Config
+	log     *slog.Logger
+	raftID  uint64
+	members *Membership
+	node    *raftnode.Node
+	tr      Transport
+	calls   *nodecall.Client
+	rlog    *raftlog.Log
+	// startRaft starts the raft node (bootstrapping it with peers, if given) and the state machine.
+	startRaft func(peers []raft.Peer) error
+	// dbApplied is the index the database holds; replayedUpTo the one it held when the node opened: conf
+	// changes up to it that raft hands out again are not news.
+	dbApplied    func() uint64
+	replayedUpTo uint64
+
+	clusterID     atomic.Uint64 // see clusterid.go; 0 until the node bootstraps or joins
+	foreignWarned atomic.Int64  // unix nanos of the last warnForeignCluster
+	confMu        sync.Mutex    // serialises this node's Membership changes: raft takes one at a time
+	boot          bootState
+	promo         promotion
+	recovery      recovery
+	stopc         chan struct{}
+}
+
+// bootState is what a node without data learns before it has a cluster.
+type bootState struct {
+	// contact reports an existing cluster that contacted this (wiped, fresh) node: the address to rejoin through.
+	contact chan string
+	// notified collects the nodes that announced themselves for -bootstrap-expect, by node-id.
+	mu       sync.Mutex
+	notified map[string]*command.Member
+}
+
+// New prepares this node's part in the cluster: raftID and the log are this data directory's, members the
+// Membership as the database and the log's snapshot describe it. Attach completes it.
+func New(cfg Config, raftID uint64, rlog *raftlog.Log, members *Membership, clusterID, replayedUpTo uint64) *Cluster {
+	cl := &Cluster{cfg: cfg, log: cfg.Logger, raftID: raftID, rlog: rlog, members: members, replayedUpTo: replayedUpTo,
+		stopc: make(chan struct{}),
+		boot:  bootState{contact: make(chan string, 1), notified: map[string]*command.Member{}}}
+	cl.clusterID.Store(clusterID)
+	return cl
+}
+
+// Attach gives the cluster the raft node, the transport (and the client calling other nodes through it),
+// how to start raft and the state machine, and how far the database has applied.
+func (cl *Cluster) Attach(node *raftnode.Node, tr Transport, calls *nodecall.Client, startRaft func([]raft.Peer) error, dbApplied func() uint64) {
+	cl.node, cl.tr, cl.calls, cl.startRaft, cl.dbApplied = node, tr, calls, startRaft, dbApplied
+}
+
+// Stop ends the cluster's own work (joining, refreshing this node's entry, recovery waits).
+func (cl *Cluster) Stop() {
+	select {
+	case <-cl.stopc:
+	default:
+		close(cl.stopc)
+	}
+}
+
+// Members is the membership.
+func (cl *Cluster) Members() *Membership { return cl.members }
+
+// RaftID is this node's Raft ID.
+func (cl *Cluster) RaftID() uint64 { return cl.raftID }
+
+// ID is the cluster's ID, 0 until the node bootstraps or joins a cluster.
+func (cl *Cluster) ID() uint64 { return cl.clusterID.Load() }
+
+// sleep waits d; it returns false if the cluster stops meanwhile.
+func (cl *Cluster) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-cl.stopc:
+		return false
+	case <-t.C:
+		return true
+	}
+}
