@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/nodecall"
 	"github.com/raftlite/raftlite/raftlog"
 	"github.com/raftlite/raftlite/raftnode"
+	"github.com/raftlite/raftlite/transport"
 )
 
 // Config describes this node to the cluster.
@@ -53,6 +55,7 @@ type Transport interface {
 	SetPeer(id uint64, nodeID, addr string)
 	RemovePeer(id uint64)
 	SetClusterID(id uint64)
+	Stats() map[uint64]transport.PeerStats
 }
 
 // Cluster is this node's part in the cluster.
@@ -135,3 +138,28 @@ func (cl *Cluster) sleep(d time.Duration) bool {
 		return true
 	}
 }
+
+// Restore puts into effect the membership a snapshot's database records (encoded, as the database keeps
+// it) with the snapshot's configuration, and points the transport at exactly those members.
+func (cl *Cluster) Restore(encoded []byte, cs *raftpb.ConfState) error {
+	if err := cl.members.Load(encoded); err != nil {
+		return err
+	}
+	cl.members.SetConf(cs)
+	current := map[uint64]bool{}
+	for _, m := range cl.members.List() {
+		current[m.RaftID] = true
+		if m.RaftID != cl.raftID {
+			cl.tr.SetPeer(m.RaftID, m.NodeID, m.RaftAddr)
+		}
+	}
+	for id := range cl.tr.Stats() {
+		if !current[id] {
+			cl.tr.RemovePeer(id)
+		}
+	}
+	return nil
+}
+
+// Name is the node-id of the member with Raft ID id (its hex Raft ID if unknown).
+func (cl *Cluster) Name(id uint64) string { return cl.members.NodeIDs([]uint64{id})[0] }

@@ -25,7 +25,7 @@ func (h *handler) ReportUnreachable(id uint64) { h.node.ReportUnreachable(id) }
 func (h *handler) ReportSnapshot(id uint64, ok bool) { h.node.ReportSnapshot(id, ok) }
 
 func (h *handler) OpenSnapshot(m *raftpb.Message) (io.ReadCloser, error) {
-	return (*Store)(h).openSnapshot(m)
+	return h.fsm.OpenSnapshot(m)
 }
 
 func (h *handler) ReceiveSnapshot(hello transport.Hello, m *raftpb.Message, data io.Reader) error {

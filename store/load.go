@@ -7,16 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/raftlite/raftlite/auth"
-	"github.com/raftlite/raftlite/cluster"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/errcode"
+	"github.com/raftlite/raftlite/fsm"
 	"github.com/raftlite/raftlite/nodecall"
 )
 
@@ -99,8 +97,8 @@ func (s *Store) Load(ctx context.Context, gzipped []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if res := r.Value.(applyResult); res.err != "" {
-		return r.Index, errors.New(res.err)
+	if res := r.Value.(fsm.Result); res.Err != "" {
+		return r.Index, errors.New(res.Err)
 	}
 	return r.Index, nil
 }
@@ -123,45 +121,6 @@ func (s *Store) serveLoad(ctx context.Context, req []byte) error {
 	return err
 }
 
-// errBadLoad marks a LOAD entry whose bytes do not decompress: the same on every node.
-var errBadLoad = errors.New("load: corrupt compressed database")
-
-// gunzipTo writes the SQLite file a LOAD entry carries to path.
-func gunzipTo(path string, gzipped []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(gzipped))
-	if err == nil {
-		_, err = io.Copy(f, zr)
-		if err != nil && !isWriteError(err) {
-			err = fmt.Errorf("%w: %v", errBadLoad, err)
-		}
-	} else {
-		err = fmt.Errorf("%w: %v", errBadLoad, err)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// isWriteError tells a failing disk (to retry) from bad data (to refuse).
-func isWriteError(err error) bool {
-	var pe *os.PathError
-	return errors.As(err, &pe)
-}
-
-// bootMarker exists while a booted database is in place but the log has not yet been compacted past it:
-// until then, a node joining could be sent the log instead of the booted data.
-func (s *Store) bootMarker() string { return filepath.Join(s.cfg.DataDir, "boot-pending") }
-
-type bootRequest struct {
-	path string
-	done chan error
-}
-
 // Boot replaces the database of a single-node cluster with the SQLite file at path, without the log (at
 // the speed of the disk, whatever the size), then compacts the log so that nodes added later receive the
 // booted database as a snapshot.
@@ -172,54 +131,5 @@ func (s *Store) Boot(ctx context.Context, path string) error {
 	if len(s.cluster.Members().List()) != 1 {
 		return ErrNotSingleNode
 	}
-	r := bootRequest{path: path, done: make(chan error, 1)}
-	select {
-	case s.apply.bootc <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.stopc:
-		return ErrStopped
-	}
-	// Once the apply loop has the request it runs to the end: wait for it even past ctx, since returning
-	// early would leave the caller deleting the file being booted.
-	select {
-	case err := <-r.done:
-		return err
-	case <-s.stopc:
-		return ErrStopped
-	}
-}
-
-// boot runs on the apply loop, between entries.
-func (s *Store) boot(path string) error {
-	// Checked again here, in order with the log: a member added since the request was accepted would be
-	// sent the log, not the booted data.
-	if len(s.cluster.Members().List()) != 1 {
-		return ErrNotSingleNode
-	}
-	idx, term, _ := s.applied.Position()
-	if err := os.WriteFile(s.bootMarker(), nil, 0o600); err != nil {
-		return fmt.Errorf("boot: %w", err)
-	}
-	if err := cluster.SyncPath(s.cfg.DataDir); err != nil {
-		return err
-	}
-	if err := s.db.Load(path, idx, term); err != nil {
-		os.Remove(s.bootMarker())
-		return fmt.Errorf("boot: %w", err)
-	}
-	return s.finishBoot()
-}
-
-// finishBoot compacts the log up to the booted database, so that a node added later gets it as a
-// snapshot rather than the log that led to the old database, and drops the marker.
-func (s *Store) finishBoot() error {
-	if err := s.compactAll(); err != nil {
-		return fmt.Errorf("boot: compact log: %w", err)
-	}
-	if err := os.Remove(s.bootMarker()); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	s.log.Info("booted database", "index", s.applied.Index())
-	return nil
+	return s.fsm.Boot(ctx, path)
 }

@@ -14,8 +14,7 @@ func (s *Store) startRaft(peers []raft.Peer) error {
 	if err := s.node.Start(peers); err != nil {
 		return err
 	}
-	s.loops.Add(1)
-	go s.runApply()
+	s.fsm.Start()
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/errcode"
+	"github.com/raftlite/raftlite/fsm"
 )
 
 // Response is the outcome of a request: one result per statement, a request-level error, and the index
@@ -84,8 +85,8 @@ func (s *Store) Execute(ctx context.Context, req *command.Request, env db.Env) (
 	if err != nil {
 		return Response{}, err
 	}
-	res := r.Value.(applyResult)
-	return Response{Results: res.results, Error: res.err, RaftIndex: r.Index}, nil
+	res := r.Value.(fsm.Result)
+	return Response{Results: res.Results, Error: res.Err, RaftIndex: r.Index}, nil
 }
 
 // Query reads at the requested level. It returns ErrNotLeader when the level needs the leader (weak,
@@ -159,8 +160,8 @@ func (s *Store) stale(freshness time.Duration, strict bool) bool {
 	if !strict || s.applied.Index() >= s.node.Commit() {
 		return false
 	}
-	last := s.apply.caughtUp.Load()
-	return last == 0 || time.Since(time.Unix(0, last)) > freshness
+	last := s.fsm.CaughtUp()
+	return last.IsZero() || time.Since(last) > freshness
 }
 
 func (s *Store) sinceContact() time.Duration { return s.node.SinceContact() }

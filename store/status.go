@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/raftlite/raftlite/cluster"
+	"github.com/raftlite/raftlite/errcode"
 	"go.etcd.io/raft/v3"
 )
 
@@ -163,31 +164,16 @@ func (s *Store) Leader() (LeaderInfo, bool) {
 func (s *Store) Members() []Member { return s.cluster.Members().List() }
 
 // Snapshot compacts the log now, keeping trailing entries (0: the configured number) behind it.
-// It reports errNothingToSnapshot (ErrNothingNew) when nothing was applied since the last one.
+// It reports ErrNothingNew when nothing was applied since the last one.
 func (s *Store) Snapshot(ctx context.Context, trailing uint64) error {
-	if trailing == 0 {
-		trailing = s.cfg.TrailingLogs
-	}
-	r := snapshotRequest{trailing: trailing, done: make(chan error, 1)}
-	select {
-	case s.apply.snapc <- r:
-	case <-s.stopc:
-		return ErrStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-s.stopc:
-		return ErrStopped
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return s.fsm.Snapshot(ctx, trailing)
 }
 
 // ErrNothingNew reports a snapshot request with nothing applied since the last snapshot.
-var ErrNothingNew = errNothingToSnapshot
+var ErrNothingNew error = errcode.ErrNothingNew
+
+// Fault reports why this node cannot serve now (its disk refuses writes), or nil.
+func (s *Store) Fault() error { return s.fsm.Fault() }
 
 // HTTPAddr is this node's advertised HTTP address (host:port).
 func (s *Store) HTTPAddr() string { return s.cfg.HTTPAddr }

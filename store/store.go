@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/errcode"
+	"github.com/raftlite/raftlite/fsm"
 	"github.com/raftlite/raftlite/nodecall"
 	"github.com/raftlite/raftlite/raftlog"
 	"github.com/raftlite/raftlite/raftnode"
@@ -54,26 +54,11 @@ type Store struct {
 	tr      *transport.Transport
 	calls   *nodecall.Client
 	applied *raftnode.AppliedIndex // how far the apply loop has processed entries
-	apply   applyState
+	fsm     *fsm.FSM
 	stopc   chan struct{}
 	stopped atomic.Bool
-	loops   sync.WaitGroup
 	started time.Time
 	fatal   chan error // a loop hit an unrecoverable error
-}
-
-// applyState is the apply loop's: its requests, and what it knows of its own progress.
-type applyState struct {
-	snapc chan snapshotRequest
-	bootc chan bootRequest
-	// caughtUp is when this node last had applied everything it knew committed (unix nanoseconds).
-	caughtUp atomic.Int64
-	// fault: committed entries cannot be applied to the database (fault.go); handedOver is the fault the
-	// raft loop last handed leadership over for.
-	fault      atomic.Pointer[applyFault]
-	handedOver *applyFault
-	// bootPending: a booted database is in place but the log was not compacted past it (see bootMarker).
-	bootPending bool
 }
 
 // Open opens the node's database and Raft log and starts listening on the Raft port. Start makes it run.
@@ -88,8 +73,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("restrict data directory: %w", err)
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger, stopc: make(chan struct{}), started: time.Now(), fatal: make(chan error, 2),
-		apply: applyState{snapc: make(chan snapshotRequest), bootc: make(chan bootRequest)}}
+	s := &Store{cfg: cfg, log: cfg.Logger, stopc: make(chan struct{}), started: time.Now(), fatal: make(chan error, 2)}
 	clusterID, err := cluster.LoadClusterID(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -125,9 +109,6 @@ func Open(cfg Config) (*Store, error) {
 		rlog.Close()
 		return nil, err
 	}
-	if _, err := os.Stat(s.bootMarker()); err == nil {
-		s.apply.bootPending = true
-	}
 	s.cluster = cluster.New(cluster.Config{
 		DataDir: cfg.DataDir, NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, HTTPURL: s.httpURL(), Voter: cfg.Voter,
 		Version: cfg.Version, Join: cfg.Join, JoinAttempts: cfg.JoinAttempts, JoinInterval: cfg.JoinInterval, JoinAs: cfg.JoinAs,
@@ -139,9 +120,15 @@ func Open(cfg Config) (*Store, error) {
 	s.node = raftnode.New(raftnode.Config{
 		ID: raftID, Tick: tick, HeartbeatTicks: heartbeat, ElectionTicks: election, Log: rlog,
 		Transport: (*sender)(s), SnapDir: s.snapDir(), Identify: commandID, ConfChange: s.cluster.ApplyConfChange,
-		OnTurn: s.cluster.Promote, OnTick: s.handOverIfFaulty, ObserveFsync: cfg.ObserveFsync, Fail: s.fail,
-		Logger: s.log, RaftLogger: cfg.RaftLogger,
+		OnTurn: s.cluster.Promote, OnTick: func(t *raftnode.Turn) { s.fsm.HandOverIfFaulty(t) },
+		ObserveFsync: cfg.ObserveFsync, Fail: s.fail, Logger: s.log, RaftLogger: cfg.RaftLogger,
 	}, s.applied)
+	s.fsm = fsm.New(fsm.Config{
+		DataDir: cfg.DataDir, SnapDir: s.snapDir(), SnapshotThreshold: cfg.SnapshotThreshold,
+		SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
+		Members: func() int { return len(s.cluster.Members().List()) }, Restore: s.cluster.Restore, Name: s.cluster.Name,
+		Logger: s.log, Fail: s.fail,
+	}, s.db, s.node, rlog)
 	s.tr, err = transport.New(transport.Config{
 		ID: raftID, NodeID: cfg.NodeID, Addr: cfg.RaftAddr, Listener: cfg.Listener, Dial: cfg.Dial,
 		Handler: (*handler)(s), Logger: s.log,
@@ -247,8 +234,8 @@ func (s *Store) Close(ctx context.Context) error {
 	}
 	s.cluster.Leave(ctx, s.cfg.RemoveOnShutdown)
 	close(s.stopc)
+	s.fsm.Stop()
 	s.node.Stop()
-	s.loops.Wait()
 	errs := []error{s.tr.Close()}
 	errs = append(errs, s.db.Close(), s.rlog.Close())
 	return errors.Join(errs...)

@@ -1,4 +1,4 @@
-package store
+package fsm
 
 import (
 	"errors"
@@ -16,19 +16,13 @@ import (
 	"github.com/raftlite/raftlite/raftnode"
 )
 
-// applyResult is what a request produced when applied.
-type applyResult struct {
-	results []db.Result
-	err     string
-}
-
 // snapshotRequest asks the apply loop to compact the log now (the /snapshot endpoint).
 type snapshotRequest struct {
 	trailing uint64
 	done     chan error
 }
 
-func (s *Store) runApply() {
+func (s *FSM) runApply() {
 	defer s.loops.Done()
 	ticker := time.NewTicker(s.cfg.SnapshotInterval)
 	defer ticker.Stop()
@@ -54,9 +48,9 @@ func (s *Store) runApply() {
 			if err := s.compact(false, s.cfg.TrailingLogs); err != nil && !errors.Is(err, errNothingToSnapshot) {
 				s.log.Error("log compaction failed", "err", err)
 			}
-		case r := <-s.apply.snapc:
+		case r := <-s.snapc:
 			r.done <- s.compact(true, r.trailing)
-		case r := <-s.apply.bootc:
+		case r := <-s.bootc:
 			r.done <- s.boot(r.path)
 		}
 	}
@@ -71,7 +65,7 @@ type batch struct {
 }
 
 // applyTasks applies tasks in order. It returns false if the node is stopping.
-func (s *Store) applyTasks(tasks []raftnode.Apply) bool {
+func (s *FSM) applyTasks(tasks []raftnode.Apply) bool {
 	processed, _, cs := s.applied.Position()
 	dbApplied := s.db.State().AppliedIndex
 	b := &batch{cs: cs}
@@ -140,12 +134,12 @@ func (s *Store) applyTasks(tasks []raftnode.Apply) bool {
 	if !s.flush(b) {
 		return false
 	}
-	if s.apply.bootPending && s.applied.Index() >= s.db.State().AppliedIndex {
+	if s.bootPending && s.applied.Index() >= s.db.State().AppliedIndex {
 		// Restarted after a boot whose compaction did not happen: do it now, before anyone joins.
 		if err := s.finishBoot(); err != nil {
 			s.log.Error("finishing an interrupted boot", "err", err)
 		} else {
-			s.apply.bootPending = false
+			s.bootPending = false
 		}
 	}
 	return true
@@ -161,7 +155,7 @@ func isStrongRead(cmd *command.Command) bool {
 // flush applies the batch's ops in one transaction, wakes their callers, and publishes the new applied
 // index. A failure of the environment (disk full) is retried until it clears: an entry is never skipped
 // (fault.go).
-func (s *Store) flush(b *batch) bool {
+func (s *FSM) flush(b *batch) bool {
 	if b.last == nil {
 		return true
 	}
@@ -171,7 +165,7 @@ func (s *Store) flush(b *batch) bool {
 		results, err := s.db.Apply(ops)
 		// Whatever was committed is delivered, even if a later part of the batch failed.
 		for k, r := range results {
-			s.deliver(entries[k], applyResult{results: r.Results, err: r.Error})
+			s.deliver(entries[k], Result{Results: r.Results, Err: r.Error})
 		}
 		ops, entries = ops[len(results):], entries[len(results):]
 		if err == nil {
@@ -185,20 +179,20 @@ func (s *Store) flush(b *batch) bool {
 	s.applyRecovered(&failures)
 	s.applied.Set(b.last.GetIndex(), b.last.GetTerm(), b.cs)
 	if b.last.GetIndex() >= s.node.Commit() {
-		s.apply.caughtUp.Store(time.Now().UnixNano())
+		s.caughtUp.Store(time.Now().UnixNano())
 	}
 	b.ops, b.entries, b.last = b.ops[:0], b.entries[:0], nil
 	return true
 }
 
 // deliver wakes the caller waiting for e, if this node proposed it.
-func (s *Store) deliver(e *raftpb.Entry, res applyResult) { s.node.Deliver(e, res) }
+func (s *FSM) deliver(e *raftpb.Entry, res Result) { s.node.Deliver(e, res) }
 
 // applyLoad replaces the database with the SQLite file a LOAD entry carries. A file that every replica
 // refuses alike (not a database) leaves the database as it was and is the entry's result; a failing disk
 // is retried.
-func (s *Store) applyLoad(e *raftpb.Entry, cmd *command.Command) (applyResult, bool) {
-	path := filepath.Join(s.snapDir(), fmt.Sprintf("load-%d.db", e.GetIndex()))
+func (s *FSM) applyLoad(e *raftpb.Entry, cmd *command.Command) (Result, bool) {
+	path := filepath.Join(s.cfg.SnapDir, fmt.Sprintf("load-%d.db", e.GetIndex()))
 	defer os.Remove(path)
 	var failures applyFailures
 	defer s.applyRecovered(&failures)
@@ -211,39 +205,39 @@ func (s *Store) applyLoad(e *raftpb.Entry, cmd *command.Command) (applyResult, b
 			err = s.db.Load(path, e.GetIndex(), e.GetTerm())
 		}
 		if err == nil {
-			return applyResult{}, true
+			return Result{}, true
 		}
 		if errors.Is(err, db.ErrNotADatabase) {
 			return s.refuseLoad(e, err)
 		}
 		if errors.Is(err, db.ErrUnusable) {
-			s.fail(err)
-			return applyResult{}, false
+			s.cfg.Fail(err)
+			return Result{}, false
 		}
 		s.applyFailed(&failures, e.GetIndex(), fmt.Errorf("load the database the log carries: %w", err))
 		if !s.sleepUnlessStopped(applyRetryEvery) {
-			return applyResult{}, false
+			return Result{}, false
 		}
 	}
 }
 
-func (s *Store) refuseLoad(e *raftpb.Entry, cause error) (applyResult, bool) {
+func (s *FSM) refuseLoad(e *raftpb.Entry, cause error) (Result, bool) {
 	var failures applyFailures
 	defer s.applyRecovered(&failures)
 	for {
 		_, err := s.db.Apply([]db.Op{{Index: e.GetIndex(), Term: e.GetTerm()}})
 		if err == nil {
-			return applyResult{err: cause.Error()}, true
+			return Result{Err: cause.Error()}, true
 		}
 		s.applyFailed(&failures, e.GetIndex(), err)
 		if !s.sleepUnlessStopped(applyRetryEvery) {
-			return applyResult{}, false
+			return Result{}, false
 		}
 	}
 }
 
 // sleepUnlessStopped waits d; it returns false if the store stops meanwhile.
-func (s *Store) sleepUnlessStopped(d time.Duration) bool {
+func (s *FSM) sleepUnlessStopped(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -258,7 +252,7 @@ var errNothingToSnapshot error = errcode.ErrNothingNew
 
 // compact records a snapshot at the applied index and drops log entries older than trailing entries
 // before it. The database is made durable first: the log forgets only what the database file surely holds.
-func (s *Store) compact(force bool, trailing uint64) error {
+func (s *FSM) compact(force bool, trailing uint64) error {
 	idx, _, cs := s.applied.Position()
 	snap, err := s.rlog.Snapshot()
 	if err != nil {
@@ -290,7 +284,7 @@ func (s *Store) compact(force bool, trailing uint64) error {
 
 // compactAll records a snapshot at the applied index (if there is none there yet) and compacts the log up
 // to it, keeping nothing behind it.
-func (s *Store) compactAll() error {
+func (s *FSM) compactAll() error {
 	idx, _, cs := s.applied.Position()
 	snap, err := s.rlog.Snapshot()
 	if err != nil {

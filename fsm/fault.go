@@ -1,4 +1,4 @@
-package store
+package fsm
 
 import (
 	"fmt"
@@ -58,11 +58,11 @@ type applyFault struct {
 }
 
 // Fault reports why this node cannot serve now (its disk refuses writes), or nil.
-func (s *Store) Fault() error {
+func (s *FSM) Fault() error {
 	if s.node.LogFull() {
-		return ErrDiskFull
+		return raftnode.ErrDiskFull
 	}
-	if f := s.apply.fault.Load(); f != nil {
+	if f := s.fault.Load(); f != nil {
 		return f.err
 	}
 	return nil
@@ -77,7 +77,7 @@ type applyFailures struct {
 // failed records a failed attempt to apply entries from first on. Once the failure counts as a fault it
 // is published (and said in the log once, then once a minute), and the callers waiting for entries are
 // answered: their entries are committed but cannot be applied here for now.
-func (s *Store) applyFailed(f *applyFailures, first uint64, err error) {
+func (s *FSM) applyFailed(f *applyFailures, first uint64, err error) {
 	now := time.Now()
 	if f.since.IsZero() {
 		f.since = now
@@ -90,9 +90,9 @@ func (s *Store) applyFailed(f *applyFailures, first uint64, err error) {
 	if kind == "" {
 		kind = "cannot write the database"
 	}
-	if s.apply.fault.Load() == nil {
+	if s.fault.Load() == nil {
 		// Published once per fault: the raft loop tells one fault from the next by this pointer.
-		s.apply.fault.Store(&applyFault{err: &FaultError{Kind: kind, What: "apply the log to its database", Cause: err}, since: f.since})
+		s.fault.Store(&applyFault{err: &FaultError{Kind: kind, What: "apply the log to its database", Cause: err}, since: f.since})
 	}
 	s.node.FailWaiting(0, errcode.New(errcode.OutcomeUnknown, kind+": this node could not finish the request; it may or may not be applied"))
 	switch {
@@ -107,24 +107,24 @@ func (s *Store) applyFailed(f *applyFailures, first uint64, err error) {
 }
 
 // applied ends a run of failures: the entries that waited are applied.
-func (s *Store) applyRecovered(f *applyFailures) {
+func (s *FSM) applyRecovered(f *applyFailures) {
 	if f.since.IsZero() {
 		return
 	}
-	if s.apply.fault.Swap(nil) != nil {
+	if s.fault.Swap(nil) != nil {
 		s.log.Info("database writable again: the entries that waited are applied; this node serves again",
 			"after", time.Since(f.since).Round(time.Millisecond))
 	}
 	*f = applyFailures{}
 }
 
-// handOverIfFaulty (raft loop, every tick) makes a leader that cannot apply hand leadership to the most
+// HandOverIfFaulty (the raft node's hook, every tick) makes a leader that cannot apply hand leadership to the most
 // up-to-date voter that is reachable. raft abandons a transfer after an election timeout; the next tick
 // then tries again, perhaps with another voter.
-func (s *Store) handOverIfFaulty(t *raftnode.Turn) {
-	f := s.apply.fault.Load()
+func (s *FSM) HandOverIfFaulty(t *raftnode.Turn) {
+	f := s.fault.Load()
 	if f == nil || !s.node.IsLeader() {
-		s.apply.handedOver = nil
+		s.handedOver = nil
 		return
 	}
 	if t.RawNode.BasicStatus().LeadTransferee != raft.None {
@@ -132,15 +132,15 @@ func (s *Store) handOverIfFaulty(t *raftnode.Turn) {
 	}
 	var target, best uint64
 	t.RawNode.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
-		if id == s.cluster.RaftID() || typ == raft.ProgressTypeLearner || !pr.RecentActive {
+		if id == s.node.ID() || typ == raft.ProgressTypeLearner || !pr.RecentActive {
 			return
 		}
 		if target == 0 || pr.Match > best {
 			target, best = id, pr.Match
 		}
 	})
-	first := s.apply.handedOver != f
-	s.apply.handedOver = f
+	first := s.handedOver != f
+	s.handedOver = f
 	if target == 0 {
 		if first {
 			s.log.Error("this node cannot apply the log but no other voter is reachable to take over leadership: the cluster takes no writes until this node can write again or another voter returns",
@@ -149,10 +149,7 @@ func (s *Store) handOverIfFaulty(t *raftnode.Turn) {
 		return
 	}
 	if first {
-		name := fmt.Sprintf("%x", target)
-		if m, ok := s.cluster.Members().Get(target); ok {
-			name = m.GetNodeId()
-		}
+		name := s.cfg.Name(target)
 		s.log.Warn("handing leadership over: this node cannot apply the log", "to", name, "fault", f.err.Kind)
 	}
 	t.RawNode.TransferLeader(target)
