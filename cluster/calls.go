@@ -27,7 +27,7 @@ func (cl *Cluster) HandleRPC(ctx context.Context, method uint8, req []byte) (res
 			return nil, true, fmt.Errorf("decode notify request: %w", err)
 		}
 		if err = nodecall.Authorize(cl.cfg.Auth, nr.GetCredentials(), "join", auth.Join); err == nil {
-			cl.notify(nr.GetMember())
+			cl.join.notify(nr.GetMember())
 		}
 	case nodecall.Remove:
 		var rr command.RemoveRequest
@@ -46,7 +46,7 @@ func (cl *Cluster) HandleRPC(ctx context.Context, method uint8, req []byte) (res
 			err = cl.stepdownLocal(ctx, sr.GetNodeId(), sr.GetWait())
 		}
 	case nodecall.RecoverState:
-		resp, err = cl.serveRecoveryState(req)
+		resp, err = cl.recovery.serveRecoveryState(req)
 	default:
 		return nil, false, nil
 	}
@@ -129,7 +129,7 @@ func (cl *Cluster) AcceptStream(hello transport.Hello) error {
 	}
 	if hello.ToNodeID == cl.cfg.NodeID && hello.FromAddr != "" {
 		select {
-		case cl.boot.contact <- hello.FromAddr:
+		case cl.join.contact <- hello.FromAddr:
 		default:
 		}
 		return fmt.Errorf("node %s restarted without its data and is now Raft node %x; it rejoins through %s",

@@ -1,4 +1,4 @@
-// Package cluster owns who is in the cluster and how that changes: the Membership (the members' records
+// Package cluster owns who is in the cluster and how that changes: the membership (the members' records
 // and raft's configuration), joining (as a learner first, promoted once caught up), bootstrapping, removal,
 // leadership transfer, the node's and the cluster's identity, a node that comes back without its data or
 // with damaged data, quorum recovery with peers.json, and the internal calls these need. It drives the
@@ -77,29 +77,21 @@ type Cluster struct {
 
 	clusterID     atomic.Uint64 // see clusterid.go; 0 until the node bootstraps or joins
 	foreignWarned atomic.Int64  // unix nanos of the last warnForeignCluster
-	confMu        sync.Mutex    // serialises this node's Membership changes: raft takes one at a time
-	boot          bootState
+	confMu        sync.Mutex    // serialises this node's membership changes: raft takes one at a time
+	join          *joiner
 	promo         promotion
-	recovery      recovery
+	recovery      *recoverer
 	stopc         chan struct{}
 }
 
-// bootState is what a node without data learns before it has a cluster.
-type bootState struct {
-	// contact reports an existing cluster that contacted this (wiped, fresh) node: the address to rejoin through.
-	contact chan string
-	// notified collects the nodes that announced themselves for -bootstrap-expect, by node-id.
-	mu       sync.Mutex
-	notified map[string]*command.Member
-}
-
 // New prepares this node's part in the cluster: raftID and the log are this data directory's, members the
-// Membership as the database and the log's snapshot describe it. Attach completes it.
+// membership as the database and the log's snapshot describe it. Attach completes it.
 func New(cfg Config, raftID uint64, rlog *raftlog.Log, members *Membership, clusterID, replayedUpTo uint64) *Cluster {
 	cl := &Cluster{cfg: cfg, log: cfg.Logger, raftID: raftID, rlog: rlog, members: members, replayedUpTo: replayedUpTo,
-		stopc: make(chan struct{}),
-		boot:  bootState{contact: make(chan string, 1), notified: map[string]*command.Member{}}}
+		stopc: make(chan struct{})}
+	cl.join = &joiner{cl: cl, contact: make(chan string, 1), notified: map[string]*command.Member{}}
 	cl.clusterID.Store(clusterID)
+	cl.recovery = &recoverer{cl: cl}
 	return cl
 }
 
@@ -163,3 +155,12 @@ func (cl *Cluster) Restore(encoded []byte, cs *raftpb.ConfState) error {
 
 // Name is the node-id of the member with Raft ID id (its hex Raft ID if unknown).
 func (cl *Cluster) Name(id uint64) string { return cl.members.NodeIDs([]uint64{id})[0] }
+
+// Start makes this node a member (joiner.go). It returns once raft runs; the node may not know a leader yet.
+func (cl *Cluster) Start(ctx context.Context) error { return cl.join.start(ctx) }
+
+// JoinThrough asks the node at target (an HTTP or a Raft address) to add this node to its cluster, or to
+// update its entry.
+func (cl *Cluster) JoinThrough(ctx context.Context, target string) error {
+	return cl.join.joinThrough(ctx, target)
+}

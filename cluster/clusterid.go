@@ -18,7 +18,7 @@ import (
 // every node that joins, and kept in the data directory beside the Raft ID. Every hello carries it, and a
 // node refuses raft traffic and join requests from another cluster. Without it, two clusters that share a
 // node-id or an address could merge: a first node that lost its data while cut off from its peers
-// bootstraps a new cluster, and an old member that then asks it to refresh its Membership would be
+// bootstraps a new cluster, and an old member that then asks it to refresh its membership would be
 // added to the new cluster, whose log would overwrite the old member'cl.
 const clusterIDFile = "cluster-id"
 

@@ -26,7 +26,7 @@ func NewMembership() *Membership {
 	return &Membership{members: map[uint64]*command.Member{}, conf: &raftpb.ConfState{}}
 }
 
-// load replaces the members with an encoded command.Membership (as stored in the database).
+// load replaces the members with an encoded command.membership (as stored in the database).
 func (m *Membership) Load(encoded []byte) error {
 	var ms command.Membership
 	if err := proto.Unmarshal(encoded, &ms); err != nil {

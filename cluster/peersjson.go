@@ -19,7 +19,7 @@ import (
 )
 
 // Recovering from a lost quorum. When a majority of the voters is gone for good, Raft cannot commit
-// anything, a Membership change included: the survivors need an operator. As with rqlite, the operator
+// anything, a membership change included: the survivors need an operator. As with rqlite, the operator
 // writes the nodes that remain into <data>/raft/peers.json on each of them,
 //
 //	[{"id": "n1", "address": "host:4002", "non_voter": false}, ...]
@@ -89,13 +89,14 @@ func (st recoveryState) holds(term uint64) bool {
 	return st.Compacted || (term != 0 && st.TermAt == term)
 }
 
-// recovery is a survivor's state as it serves it to the others.
-type recovery struct {
+// recoverer runs a peers.json recovery for its cluster, and serves the others its state meanwhile.
+type recoverer struct {
+	cl       *Cluster
 	state    atomic.Pointer[recoveryState]
 	decision atomic.Pointer[decision]
 }
 
-func (cl *Cluster) peersPath() string { return filepath.Join(cl.cfg.DataDir, "raft", peersFile) }
+func (r *recoverer) peersPath() string { return filepath.Join(r.cl.cfg.DataDir, "raft", peersFile) }
 
 // readPeersFile reads and checks peers.json.
 func readPeersFile(path string) ([]peerEntry, error) {
@@ -138,82 +139,82 @@ func peersDigest(peers []peerEntry) string {
 }
 
 // recoverFromPeersFile runs the recovery above if peers.json is present. It returns before raft starts.
-func (cl *Cluster) recoverFromPeersFile(ctx context.Context) error {
-	path := cl.peersPath()
+func (r *recoverer) recoverFromPeersFile(ctx context.Context) error {
+	path := r.peersPath()
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		return nil
 	}
-	if d, err := readDecision(cl.decidedPath()); err != nil {
+	if d, err := readDecision(r.decidedPath()); err != nil {
 		return err
 	} else if d != nil {
-		cl.log.Warn("peers.json recovery: resuming the decision recorded before a restart", "source", d.Source)
-		return cl.carryOut(d)
+		r.cl.log.Warn("peers.json recovery: resuming the decision recorded before a restart", "source", d.Source)
+		return r.carryOut(d)
 	}
 	peers, err := readPeersFile(path)
 	if err != nil {
 		return err
 	}
-	self := slices.IndexFunc(peers, func(p peerEntry) bool { return p.ID == cl.cfg.NodeID || p.Address == cl.cfg.RaftAddr })
+	self := slices.IndexFunc(peers, func(p peerEntry) bool { return p.ID == r.cl.cfg.NodeID || p.Address == r.cl.cfg.RaftAddr })
 	if self < 0 {
-		return fmt.Errorf("%s does not list this node (id %s, address %s): list every node that survives, this one included", path, cl.cfg.NodeID, cl.cfg.RaftAddr)
+		return fmt.Errorf("%s does not list this node (id %s, address %s): list every node that survives, this one included", path, r.cl.cfg.NodeID, r.cl.cfg.RaftAddr)
 	}
-	mine, err := cl.logPosition(peersDigest(peers))
+	mine, err := r.logPosition(peersDigest(peers))
 	if err != nil {
 		return err
 	}
-	cl.recovery.state.Store(&mine)
-	cl.log.Warn("peers.json found: recovering from a lost quorum; waiting for every listed node", "file", path, "nodes", len(peers))
+	r.state.Store(&mine)
+	r.cl.log.Warn("peers.json found: recovering from a lost quorum; waiting for every listed node", "file", path, "nodes", len(peers))
 
-	states, err := cl.gatherRecoveryStates(ctx, peers, self, mine)
+	states, err := r.gatherRecoveryStates(ctx, peers, self, mine)
 	if err != nil {
 		return err
 	}
-	source, err := cl.chooseSource(ctx, peers, states)
+	source, err := r.chooseSource(ctx, peers, states)
 	if err != nil {
 		return err
 	}
 	var d *decision
-	if source.RaftID == cl.raftID {
-		d, err = cl.decide(ctx, peers, states)
+	if source.RaftID == r.cl.raftID {
+		d, err = r.decide(ctx, peers, states)
 		if err != nil {
 			// The others follow this node's decision: give them a moment to read the refusal before it stops.
-			cl.recovery.decision.Store(&decision{Source: cl.cfg.NodeID, Refused: err.Error()})
-			cl.sleep(5 * time.Second)
+			r.decision.Store(&decision{Source: r.cl.cfg.NodeID, Refused: err.Error()})
+			r.cl.sleep(5 * time.Second)
 			return err
 		}
-		cl.recovery.decision.Store(d)
-	} else if d, err = cl.followSource(ctx, source, addressOf(peers, source.NodeID)); err != nil {
+		r.decision.Store(d)
+	} else if d, err = r.followSource(ctx, source, addressOf(peers, source.NodeID)); err != nil {
 		return err
 	}
-	if err := writeDecision(cl.decidedPath(), d); err != nil {
+	if err := writeDecision(r.decidedPath(), d); err != nil {
 		return err
 	}
-	return cl.carryOut(d)
+	return r.carryOut(d)
 }
 
 // logPosition is this node's part of the recovery: its log's position.
-func (cl *Cluster) logPosition(digest string) (recoveryState, error) {
-	hs, _, err := cl.rlog.InitialState()
+func (r *recoverer) logPosition(digest string) (recoveryState, error) {
+	hs, _, err := r.cl.rlog.InitialState()
 	if err != nil {
 		return recoveryState{}, err
 	}
-	last, _ := cl.rlog.LastIndex()
-	lastTerm, err := cl.rlog.Term(last)
+	last, _ := r.cl.rlog.LastIndex()
+	lastTerm, err := r.cl.rlog.Term(last)
 	if err != nil {
 		return recoveryState{}, fmt.Errorf("%w: term of the last entry %d: %w", errRecovery, last, err)
 	}
-	commitTerm, err := cl.rlog.Term(hs.GetCommit())
+	commitTerm, err := r.cl.rlog.Term(hs.GetCommit())
 	if err != nil {
 		return recoveryState{}, fmt.Errorf("%w: term of the committed entry %d: %w", errRecovery, hs.GetCommit(), err)
 	}
-	return recoveryState{NodeID: cl.cfg.NodeID, RaftID: cl.raftID, Digest: digest, LastTerm: lastTerm, LastIndex: last,
+	return recoveryState{NodeID: r.cl.cfg.NodeID, RaftID: r.cl.raftID, Digest: digest, LastTerm: lastTerm, LastIndex: last,
 		Commit: hs.GetCommit(), CommitTerm: commitTerm}, nil
 }
 
 // serveRecoveryState answers another survivor: this node's position, its term at the index asked, and
 // its decision if it is the source and has made it.
-func (cl *Cluster) serveRecoveryState(req []byte) ([]byte, error) {
-	st := cl.recovery.state.Load()
+func (r *recoverer) serveRecoveryState(req []byte) ([]byte, error) {
+	st := r.state.Load()
 	if st == nil {
 		return nil, errors.New("this node is not recovering with peers.json")
 	}
@@ -224,27 +225,27 @@ func (cl *Cluster) serveRecoveryState(req []byte) ([]byte, error) {
 		return nil, fmt.Errorf("decode recovery state request: %w", err)
 	}
 	out := *st
-	out.TermAt, out.Compacted = cl.termAt(ask.Index)
-	out.Decision = cl.recovery.decision.Load()
+	out.TermAt, out.Compacted = r.termAt(ask.Index)
+	out.Decision = r.decision.Load()
 	return json.Marshal(out)
 }
 
 // termAt is the term of this node's entry at index, or whether that index is behind its snapshot.
-func (cl *Cluster) termAt(index uint64) (term uint64, compacted bool) {
-	snap, _ := cl.rlog.Snapshot()
+func (r *recoverer) termAt(index uint64) (term uint64, compacted bool) {
+	snap, _ := r.cl.rlog.Snapshot()
 	if index < snap.GetMetadata().GetIndex() {
 		return 0, true
 	}
-	t, _ := cl.rlog.Term(index)
+	t, _ := r.cl.rlog.Term(index)
 	return t, false
 }
 
 // askRecoveryState asks the survivor at addr for its state and its term at index.
-func (cl *Cluster) askRecoveryState(ctx context.Context, addr string, index uint64) (recoveryState, error) {
+func (r *recoverer) askRecoveryState(ctx context.Context, addr string, index uint64) (recoveryState, error) {
 	req, _ := json.Marshal(map[string]uint64{"index": index})
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	b, err := cl.tr.Call(cctx, addr, nodecall.RecoverState, req)
+	b, err := r.cl.tr.Call(cctx, addr, nodecall.RecoverState, req)
 	if err != nil {
 		return recoveryState{}, err
 	}
@@ -256,13 +257,13 @@ func (cl *Cluster) askRecoveryState(ctx context.Context, addr string, index uint
 }
 
 // gatherRecoveryStates waits until every listed node answers with the same peers.json.
-func (cl *Cluster) gatherRecoveryStates(ctx context.Context, peers []peerEntry, self int, mine recoveryState) (map[string]recoveryState, error) {
+func (r *recoverer) gatherRecoveryStates(ctx context.Context, peers []peerEntry, self int, mine recoveryState) (map[string]recoveryState, error) {
 	states := map[string]recoveryState{peers[self].ID: mine}
-	err := cl.untilAll(ctx, peers, func(p peerEntry) (bool, error) {
+	err := r.untilAll(ctx, peers, func(p peerEntry) (bool, error) {
 		if _, ok := states[p.ID]; ok {
 			return true, nil
 		}
-		st, err := cl.askRecoveryState(ctx, p.Address, 0)
+		st, err := r.askRecoveryState(ctx, p.Address, 0)
 		switch {
 		case err != nil:
 			return false, err
@@ -280,7 +281,7 @@ func (cl *Cluster) gatherRecoveryStates(ctx context.Context, peers []peerEntry, 
 // untilAll calls ask for every listed node until each has answered true, for up to peersGatherTime,
 // saying every 10 s which nodes it still waits for. An answer of false with an error that is not a
 // network error ends the wait at once.
-func (cl *Cluster) untilAll(ctx context.Context, peers []peerEntry, ask func(peerEntry) (bool, error)) error {
+func (r *recoverer) untilAll(ctx context.Context, peers []peerEntry, ask func(peerEntry) (bool, error)) error {
 	deadline := time.Now().Add(peersGatherTime)
 	said := time.Now()
 	for {
@@ -304,12 +305,12 @@ func (cl *Cluster) untilAll(ctx context.Context, peers []peerEntry, ask func(pee
 		}
 		if time.Since(said) > 10*time.Second {
 			said = time.Now()
-			cl.log.Warn("peers.json recovery: waiting for listed nodes", "missing", strings.Join(missing, "; "))
+			r.cl.log.Warn("peers.json recovery: waiting for listed nodes", "missing", strings.Join(missing, "; "))
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-cl.stopc:
+		case <-r.cl.stopc:
 			return errcode.ErrStopped
 		case <-time.After(200 * time.Millisecond):
 		}
@@ -319,12 +320,12 @@ func (cl *Cluster) untilAll(ctx context.Context, peers []peerEntry, ask func(pee
 // followSource (a survivor that is not the source) waits for the source's decision and checks that the
 // source's log holds the entry this node knows committed last, so that raft can bring this node up to
 // it by dropping only entries that were never known committed.
-func (cl *Cluster) followSource(ctx context.Context, source recoveryState, addr string) (*decision, error) {
-	mine := cl.recovery.state.Load()
+func (r *recoverer) followSource(ctx context.Context, source recoveryState, addr string) (*decision, error) {
+	mine := r.state.Load()
 	var d *decision
 	var agrees bool
-	err := cl.untilAll(ctx, []peerEntry{{ID: source.NodeID, Address: addr}}, func(peerEntry) (bool, error) {
-		st, err := cl.askRecoveryState(ctx, addr, mine.Commit)
+	err := r.untilAll(ctx, []peerEntry{{ID: source.NodeID, Address: addr}}, func(peerEntry) (bool, error) {
+		st, err := r.askRecoveryState(ctx, addr, mine.Commit)
 		if err != nil {
 			return false, err
 		}

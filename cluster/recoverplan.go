@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +41,9 @@ type plannedChange struct {
 	Member *command.Member `json:"member,omitempty"`
 }
 
-func (cl *Cluster) decidedPath() string { return filepath.Join(cl.cfg.DataDir, "raft", peersDecided) }
+func (r *recoverer) decidedPath() string {
+	return filepath.Join(r.cl.cfg.DataDir, "raft", peersDecided)
+}
 
 func readDecision(path string) (*decision, error) {
 	b, err := os.ReadFile(path)
@@ -81,7 +82,7 @@ func writeDecision(path string, d *decision) error {
 // chooseSource finds the highest commit index any survivor knows; among the survivors whose log holds
 // that entry, it takes the one an election would prefer (last term, last index), the node-id breaking a
 // tie, so that every survivor chooses the same one.
-func (cl *Cluster) chooseSource(ctx context.Context, peers []peerEntry, states map[string]recoveryState) (recoveryState, error) {
+func (r *recoverer) chooseSource(ctx context.Context, peers []peerEntry, states map[string]recoveryState) (recoveryState, error) {
 	var top recoveryState
 	for _, st := range states {
 		if st.Commit > top.Commit {
@@ -92,11 +93,11 @@ func (cl *Cluster) chooseSource(ctx context.Context, peers []peerEntry, states m
 	for _, p := range peers {
 		st := states[p.ID]
 		holds := top.Commit == 0 || st.NodeID == top.NodeID
-		if !holds && st.RaftID == cl.raftID {
-			term, compacted := cl.termAt(top.Commit)
+		if !holds && st.RaftID == r.cl.raftID {
+			term, compacted := r.termAt(top.Commit)
 			holds = compacted || term == top.CommitTerm
 		} else if !holds {
-			answer, err := cl.askRecoveryState(ctx, p.Address, top.Commit)
+			answer, err := r.askRecoveryState(ctx, p.Address, top.Commit)
 			if err != nil {
 				return recoveryState{}, fmt.Errorf("%w: ask %s about entry %d: %w", errRecovery, p.ID, top.Commit, err)
 			}
@@ -143,29 +144,29 @@ type logConfig struct {
 
 // logConfiguration replays the conf changes of this node's log, as raft will, over its last snapshot's
 // configuration, and the members they add over the database's membership.
-func (cl *Cluster) logConfiguration() (logConfig, error) {
-	_, cs, err := cl.rlog.InitialState()
+func (r *recoverer) logConfiguration() (logConfig, error) {
+	_, cs, err := r.cl.rlog.InitialState()
 	if err != nil {
 		return logConfig{}, err
 	}
 	cfg := logConfig{cs: cs, members: map[uint64]*command.Member{}}
-	for _, m := range cl.members.List() {
+	for _, m := range r.cl.members.List() {
 		cfg.members[m.RaftID] = &command.Member{RaftId: m.RaftID, NodeId: m.NodeID, RaftAddr: m.RaftAddr, HttpAddr: m.HTTPAddr, Voter: m.WantsVote}
 	}
-	snap, _ := cl.rlog.Snapshot()
-	last, _ := cl.rlog.LastIndex()
+	snap, _ := r.cl.rlog.Snapshot()
+	last, _ := r.cl.rlog.LastIndex()
 	from := snap.GetMetadata().GetIndex() + 1
 	if from > last {
 		return cfg, nil
 	}
-	ents, err := cl.rlog.Entries(from, last+1, math.MaxUint64)
+	ents, err := r.cl.rlog.Entries(from, last+1, math.MaxUint64)
 	if err != nil {
 		return logConfig{}, fmt.Errorf("%w: read the log: %w", errRecovery, err)
 	}
 	if cfg.cs, err = replayConf(cs, ents); err != nil {
 		return logConfig{}, fmt.Errorf("%w: replay the configuration: %w", errRecovery, err)
 	}
-	dbApplied := cl.dbApplied()
+	dbApplied := r.cl.dbApplied()
 	for _, e := range ents {
 		if e.GetIndex() <= dbApplied || (e.GetType() != raftpb.EntryConfChange && e.GetType() != raftpb.EntryConfChangeV2) {
 			continue
@@ -186,12 +187,12 @@ func (cl *Cluster) logConfiguration() (logConfig, error) {
 
 // decide (the source) checks that the quorum is really lost and plans the conf changes that make the
 // configuration exactly the listed survivors that agree with its log.
-func (cl *Cluster) decide(ctx context.Context, peers []peerEntry, states map[string]recoveryState) (*decision, error) {
-	cfg, err := cl.logConfiguration()
+func (r *recoverer) decide(ctx context.Context, peers []peerEntry, states map[string]recoveryState) (*decision, error) {
+	cfg, err := r.logConfiguration()
 	if err != nil {
 		return nil, err
 	}
-	if err := cl.checkQuorumLost(ctx, cfg, states); err != nil {
+	if err := r.checkQuorumLost(ctx, cfg, states); err != nil {
 		return nil, err
 	}
 	voters := setOf(append(cfg.cs.GetVoters(), cfg.cs.GetVotersOutgoing()...))
@@ -202,20 +203,20 @@ func (cl *Cluster) decide(ctx context.Context, peers []peerEntry, states map[str
 		if !voters[st.RaftID] && !learners[st.RaftID] {
 			return nil, fmt.Errorf("peers.json lists %s, which is not a member of the cluster's last configuration", p.ID)
 		}
-		if st.RaftID == cl.raftID && p.NonVoter {
+		if st.RaftID == r.cl.raftID && p.NonVoter {
 			return nil, fmt.Errorf("peers.json lists %s as a non-voter, but it holds the most up-to-date log and must vote", p.ID)
 		}
-		if st.RaftID != cl.raftID && st.Commit > 0 {
-			if term, compacted := cl.termAt(st.Commit); !compacted && term != st.CommitTerm {
-				cl.log.Error("peers.json recovery: a survivor knows entries committed that this log lacks; it is left out and must rejoin empty", "node", p.ID)
+		if st.RaftID != r.cl.raftID && st.Commit > 0 {
+			if term, compacted := r.termAt(st.Commit); !compacted && term != st.CommitTerm {
+				r.cl.log.Error("peers.json recovery: a survivor knows entries committed that this log lacks; it is left out and must rejoin empty", "node", p.ID)
 				continue
 			}
 		}
 		wantVote[st.RaftID] = !p.NonVoter
 	}
-	last, _ := cl.rlog.LastIndex()
-	mine := states[cl.cfg.NodeID]
-	return &decision{Source: cl.cfg.NodeID, SourceRaftID: cl.raftID, ClusterID: recoveredClusterID(mine), From: last,
+	last, _ := r.cl.rlog.LastIndex()
+	mine := states[r.cl.cfg.NodeID]
+	return &decision{Source: r.cl.cfg.NodeID, SourceRaftID: r.cl.raftID, ClusterID: recoveredClusterID(mine), From: last,
 		Changes: planChanges(cfg, wantVote)}, nil
 }
 
@@ -260,7 +261,7 @@ func planChanges(cfg logConfig, wantVote map[uint64]bool) []plannedChange {
 
 // checkQuorumLost refuses a recovery while a quorum of the last configuration is reachable: the survivors
 // (all up by now) and any other voter that answers. A joint configuration needs a majority of both sides.
-func (cl *Cluster) checkQuorumLost(ctx context.Context, cfg logConfig, states map[string]recoveryState) error {
+func (r *recoverer) checkQuorumLost(ctx context.Context, cfg logConfig, states map[string]recoveryState) error {
 	surviving := map[uint64]bool{}
 	for _, st := range states {
 		surviving[st.RaftID] = true
@@ -272,7 +273,7 @@ func (cl *Cluster) checkQuorumLost(ctx context.Context, cfg logConfig, states ma
 		up := surviving[id]
 		if !up && known && m.GetRaftAddr() != "" {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_, err := cl.calls.NodeMeta(cctx, m.GetRaftAddr())
+			_, err := r.cl.calls.NodeMeta(cctx, m.GetRaftAddr())
 			cancel()
 			up = err == nil
 		}
@@ -293,50 +294,50 @@ func (cl *Cluster) checkQuorumLost(ctx context.Context, cfg logConfig, states ma
 	if !quorum(cfg.cs.GetVoters()) || !quorum(cfg.cs.GetVotersOutgoing()) {
 		return nil
 	}
-	if cl.cfg.RecoverForce {
-		cl.log.Warn("peers.json recovery forced although a quorum of the voters is reachable", "reachable", strings.Join(names, ", "))
+	if r.cl.cfg.RecoverForce {
+		r.cl.log.Warn("peers.json recovery forced although a quorum of the voters is reachable", "reachable", strings.Join(names, ", "))
 		return nil
 	}
 	return fmt.Errorf("peers.json recovery refused: %d of the %d voters of the cluster's configuration are reachable (%s), a quorum: this cluster needs no recovery, and recovering would split it. Remove %s and start the node normally (remove lost nodes with DELETE /remove); -raft-recover-force overrides this check",
-		len(reachable), len(cfg.cs.GetVoters()), strings.Join(names, ", "), cl.peersPath())
+		len(reachable), len(cfg.cs.GetVoters()), strings.Join(names, ", "), r.peersPath())
 }
 
 // carryOut executes a decision: the source appends its conf changes (unless a run before a crash did),
 // every survivor takes the new cluster ID, and the files are renamed.
-func (cl *Cluster) carryOut(d *decision) error {
-	if d.SourceRaftID == cl.raftID {
-		if last, _ := cl.rlog.LastIndex(); last == d.From {
-			if err := cl.appendChanges(d); err != nil {
+func (r *recoverer) carryOut(d *decision) error {
+	if d.SourceRaftID == r.cl.raftID {
+		if last, _ := r.cl.rlog.LastIndex(); last == d.From {
+			if err := r.appendChanges(d); err != nil {
 				return err
 			}
 		}
 	}
-	if err := cl.setClusterID(d.ClusterID); err != nil {
+	if err := r.cl.setClusterID(d.ClusterID); err != nil {
 		return err
 	}
-	dir := filepath.Dir(cl.peersPath())
-	if err := os.Rename(cl.peersPath(), filepath.Join(dir, peersDoneFile)); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("rename %s: %w", cl.peersPath(), err)
+	dir := filepath.Dir(r.peersPath())
+	if err := os.Rename(r.peersPath(), filepath.Join(dir, peersDoneFile)); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("rename %s: %w", r.peersPath(), err)
 	}
-	if err := os.Remove(cl.decidedPath()); err != nil && !os.IsNotExist(err) {
+	if err := os.Remove(r.decidedPath()); err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	if err := SyncPath(dir); err != nil {
 		return err
 	}
-	cl.log.Warn("peers.json recovery done: the cluster is now the listed nodes, under a new cluster ID; lost nodes must rejoin empty",
+	r.cl.log.Warn("peers.json recovery done: the cluster is now the listed nodes, under a new cluster ID; lost nodes must rejoin empty",
 		"history_from", d.Source, "cluster_id", fmt.Sprintf("%x", d.ClusterID))
 	return nil
 }
 
 // appendChanges (the source) counts its whole log as committed and appends the decision's conf changes,
 // committed too.
-func (cl *Cluster) appendChanges(d *decision) error {
-	hs, _, err := cl.rlog.InitialState()
+func (r *recoverer) appendChanges(d *decision) error {
+	hs, _, err := r.cl.rlog.InitialState()
 	if err != nil {
 		return err
 	}
-	lastTerm, err := cl.rlog.Term(d.From)
+	lastTerm, err := r.cl.rlog.Term(d.From)
 	if err != nil {
 		return err
 	}
@@ -346,68 +347,10 @@ func (cl *Cluster) appendChanges(d *decision) error {
 	}
 	commit := d.From + uint64(len(ents))
 	newHS := &raftpb.HardState{Term: new(max(hs.GetTerm(), lastTerm)), Vote: new(hs.GetVote()), Commit: new(commit)}
-	if err := cl.rlog.Save(newHS, ents, true); err != nil {
+	if err := r.cl.rlog.Save(newHS, ents, true); err != nil {
 		return fmt.Errorf("%w: write the new configuration to the Raft log: %w", errRecovery, err)
 	}
-	cl.log.Warn("peers.json recovery: this node holds the cluster's history; every entry of its log now counts as committed, and the configuration becomes the listed nodes",
+	r.cl.log.Warn("peers.json recovery: this node holds the cluster's history; every entry of its log now counts as committed, and the configuration becomes the listed nodes",
 		"last_index", d.From, "committed_now", commit-hs.GetCommit(), "membership_changes", len(ents))
 	return nil
-}
-
-// changeEntries encodes planned changes as the log entries after index from, in term.
-func changeEntries(changes []plannedChange, from, term uint64) ([]*raftpb.Entry, error) {
-	ents := make([]*raftpb.Entry, 0, len(changes))
-	for k, c := range changes {
-		cc := &raftpb.ConfChangeV2{}
-		if !c.Leave {
-			typ := map[string]raftpb.ConfChangeType{"voter": raftpb.ConfChangeAddNode, "learner": raftpb.ConfChangeAddLearnerNode,
-				"remove": raftpb.ConfChangeRemoveNode}[c.Type]
-			var err error
-			if cc, err = confChange([]*raftpb.ConfChangeSingle{change(typ, c.RaftID)}, memberList(c.Member)...); err != nil {
-				return nil, err
-			}
-		}
-		data, err := proto.Marshal(cc)
-		if err != nil {
-			return nil, err
-		}
-		ents = append(ents, &raftpb.Entry{Type: raftpb.EntryConfChangeV2.Enum(), Term: new(term), Index: new(from + uint64(k) + 1), Data: data})
-	}
-	return ents, nil
-}
-
-func memberList(m *command.Member) []*command.Member {
-	if m == nil {
-		return nil
-	}
-	return []*command.Member{m}
-}
-
-func cmpName(m *command.Member, id uint64) string {
-	if m != nil && m.GetNodeId() != "" {
-		return m.GetNodeId()
-	}
-	return fmt.Sprintf("%x", id)
-}
-
-func setOf(ids []uint64) map[uint64]bool {
-	out := make(map[uint64]bool, len(ids))
-	for _, id := range ids {
-		out[id] = true
-	}
-	return out
-}
-
-// sortedKeys lists the keys of the maps given, each once, in order.
-func sortedKeys[V any](sets ...map[uint64]V) []uint64 {
-	var out []uint64
-	for _, set := range sets {
-		for id := range set {
-			if !slices.Contains(out, id) {
-				out = append(out, id)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
 }

@@ -10,8 +10,9 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// loop is the state only the raft goroutine touches.
+// loop is the raft goroutine, and the state only it touches.
 type loop struct {
+	n  *Node
 	rn *raft.RawNode
 	// proposals wait for the end of the round; unindexed are accepted proposals whose log index raft has
 	// not shown us yet.
@@ -24,24 +25,29 @@ type loop struct {
 
 func (n *Node) run(rn *raft.RawNode, campaign bool) {
 	defer n.loops.Done()
-	ticker := time.NewTicker(n.cfg.Tick)
-	defer ticker.Stop()
-	l := &loop{rn: rn, reads: newReadBatches()}
+	l := &loop{n: n, rn: rn, reads: newReadBatches()}
 	l.turn = Turn{RawNode: rn, n: n, l: l}
+	l.run(campaign)
+}
+
+func (l *loop) run(campaign bool) {
+	rn := l.rn
+	ticker := time.NewTicker(l.n.cfg.Tick)
+	defer ticker.Stop()
 	for campaign && rn.HasReady() {
 		// Raft campaigns only once the bootstrap configuration is applied, which the first Ready does.
-		if !n.handleReady(l, rn.Ready()) {
+		if !l.handleReady(rn.Ready()) {
 			return
 		}
 	}
 	if campaign {
 		if err := rn.Campaign(); err != nil {
-			n.log.Warn("campaign after bootstrap", "err", err)
+			l.n.log.Warn("campaign after bootstrap", "err", err)
 		}
 	}
 	for {
 		select {
-		case <-n.stopc:
+		case <-l.n.stopc:
 			l.reads.failAll(ErrStopped)
 			for _, p := range append(l.unindexed, l.proposals...) {
 				p.fail(ErrStopped)
@@ -50,36 +56,36 @@ func (n *Node) run(rn *raft.RawNode, campaign bool) {
 		case <-ticker.C:
 			rn.Tick()
 			l.reads.expire(time.Now())
-			if n.cfg.OnTick != nil {
-				n.cfg.OnTick(&l.turn)
+			if l.n.cfg.OnTick != nil {
+				l.n.cfg.OnTick(&l.turn)
 			}
-		case msgs := <-n.in.recvc:
-			n.step(rn, msgs)
-		case p := <-n.in.propc:
+		case msgs := <-l.n.in.recvc:
+			l.step(msgs)
+		case p := <-l.n.in.propc:
 			l.proposals = append(l.proposals, p)
-		case r := <-n.in.readc:
+		case r := <-l.n.in.readc:
 			l.reads.add(r)
-		case f := <-n.in.actc:
+		case f := <-l.n.in.actc:
 			f(rn)
 		}
-		n.drain(l)
+		l.drain()
 		// Proposals go to raft last, after every message of this round: a message stepped after a proposal
 		// could truncate it before the Ready, while raft has already queued it for the followers.
 		for _, p := range l.proposals {
-			n.propose(l, p)
+			l.propose(p)
 		}
 		l.proposals = l.proposals[:0]
-		if n.cfg.OnTurn != nil {
-			n.cfg.OnTurn(&l.turn)
+		if l.n.cfg.OnTurn != nil {
+			l.n.cfg.OnTurn(&l.turn)
 		}
 		for {
 			if l.reads.hasPending() && l.reads.mayStart(time.Now()) {
-				n.issueReadIndex(l)
+				l.issueReadIndex()
 			}
 			if !rn.HasReady() {
 				break
 			}
-			if !n.handleReady(l, rn.Ready()) {
+			if !l.handleReady(rn.Ready()) {
 				return
 			}
 		}
@@ -87,16 +93,16 @@ func (n *Node) run(rn *raft.RawNode, campaign bool) {
 }
 
 // drain takes everything already waiting on the inputs, so that one Ready, and one fsync, covers it all.
-func (n *Node) drain(l *loop) {
+func (l *loop) drain() {
 	for i := 0; i < 4096; i++ {
 		select {
-		case msgs := <-n.in.recvc:
-			n.step(l.rn, msgs)
-		case p := <-n.in.propc:
+		case msgs := <-l.n.in.recvc:
+			l.step(msgs)
+		case p := <-l.n.in.propc:
 			l.proposals = append(l.proposals, p)
-		case r := <-n.in.readc:
+		case r := <-l.n.in.readc:
 			l.reads.add(r)
-		case f := <-n.in.actc:
+		case f := <-l.n.in.actc:
 			f(l.rn)
 		default:
 			return
@@ -104,19 +110,19 @@ func (n *Node) drain(l *loop) {
 	}
 }
 
-func (n *Node) step(rn *raft.RawNode, msgs []*raftpb.Message) {
+func (l *loop) step(msgs []*raftpb.Message) {
 	for _, m := range msgs {
-		if m.GetTo() != n.cfg.ID {
+		if m.GetTo() != l.n.cfg.ID {
 			continue // addressed to an identity this data directory does not have
 		}
-		if err := rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
-			n.log.Debug("raft step", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
+		if err := l.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+			l.n.log.Debug("raft step", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
 		}
 	}
 }
 
-func (n *Node) propose(l *loop, p *proposal) {
-	if n.State() != raft.StateLeader {
+func (l *loop) propose(p *proposal) {
+	if l.n.State() != raft.StateLeader {
 		p.fail(ErrNotLeader)
 		return
 	}
@@ -135,60 +141,60 @@ func (n *Node) propose(l *loop, p *proposal) {
 		return
 	}
 	l.unindexed = append(l.unindexed, p)
-	n.stats.proposals.Add(1)
+	l.n.stats.proposals.Add(1)
 	if p.cc != nil {
-		l.conf.proposed(n.state.lastIndex.Load() + 1)
+		l.conf.proposed(l.n.state.lastIndex.Load() + 1)
 	}
 }
 
 // handleReady processes one Ready in the order the raft contract requires. It returns false if the node
 // must stop (its storage failed).
-func (n *Node) handleReady(l *loop, rd raft.Ready) bool {
-	wasLeader := n.State() == raft.StateLeader
+func (l *loop) handleReady(rd raft.Ready) bool {
+	wasLeader := l.n.State() == raft.StateLeader
 	if rd.SoftState != nil {
-		if rd.SoftState.Lead != n.state.leader.Load() {
+		if rd.SoftState.Lead != l.n.state.leader.Load() {
 			// raft forgets the read requests it had pending when leadership changes; retry them now rather
 			// than when they time out. A change counts once a new leader is known.
 			l.reads.retryInflight()
 			if rd.SoftState.Lead != raft.None {
-				n.stats.leaderChanges.Add(1)
+				l.n.stats.leaderChanges.Add(1)
 			}
 		}
-		n.state.leader.Store(rd.SoftState.Lead)
-		n.state.raftState.Store(int32(rd.SoftState.RaftState))
+		l.n.state.leader.Store(rd.SoftState.Lead)
+		l.n.state.raftState.Store(int32(rd.SoftState.RaftState))
 	}
 	if rd.HardState != nil {
-		n.state.term.Store(rd.HardState.GetTerm())
-		n.state.commit.Store(rd.HardState.GetCommit())
+		l.n.state.term.Store(rd.HardState.GetTerm())
+		l.n.state.commit.Store(rd.HardState.GetCommit())
 	}
-	leader := n.State() == raft.StateLeader
+	leader := l.n.State() == raft.StateLeader
 	if leader {
 		// A leader may send before its own write (Raft thesis §10.2.1): its disk and the followers' work in
 		// parallel. Responses that depend on durable state are not among a leader's messages.
-		n.cfg.Transport.Send(rd.Messages)
+		l.n.cfg.Transport.Send(rd.Messages)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := n.installSnapshot(rd.Snapshot); err != nil {
-			n.cfg.Fail(err)
+		if err := l.installSnapshot(rd.Snapshot); err != nil {
+			l.n.cfg.Fail(err)
 			return false
 		}
 	}
-	full := n.logFull.Load()
-	if !n.save(l, rd) {
+	full := l.n.logFull.Load()
+	if !l.save(rd) {
 		return false
 	}
-	if full || n.logFull.Load() != full {
+	if full || l.n.logFull.Load() != full {
 		st := l.rn.BasicStatus()
-		n.state.leader.Store(st.Lead)
-		n.state.raftState.Store(int32(st.RaftState))
+		l.n.state.leader.Store(st.Lead)
+		l.n.state.raftState.Store(int32(st.RaftState))
 	}
-	n.indexProposals(l, rd.Entries)
+	l.indexProposals(rd.Entries)
 	if k := len(rd.Entries); k > 0 {
-		n.state.lastIndex.Store(rd.Entries[k-1].GetIndex())
+		l.n.state.lastIndex.Store(rd.Entries[k-1].GetIndex())
 	}
-	l.conf.noteReady(&rd, leader && !wasLeader, n.state.lastIndex.Load())
+	l.conf.noteReady(&rd, leader && !wasLeader, l.n.state.lastIndex.Load())
 	if !leader {
-		n.cfg.Transport.Send(rd.Messages)
+		l.n.cfg.Transport.Send(rd.Messages)
 	}
 	for _, rs := range rd.ReadStates {
 		l.reads.resolve(rs)
@@ -197,12 +203,12 @@ func (n *Node) handleReady(l *loop, rd raft.Ready) bool {
 		task := Apply{Entries: rd.CommittedEntries}
 		for _, e := range rd.CommittedEntries {
 			if e.GetType() == raftpb.EntryConfChange || e.GetType() == raftpb.EntryConfChangeV2 {
-				task.Confs = append(task.Confs, n.cfg.ConfChange(l.rn, e))
+				task.Confs = append(task.Confs, l.n.cfg.ConfChange(l.rn, e))
 			}
 		}
 		select {
-		case n.applyc <- task:
-		case <-n.stopc:
+		case l.n.applyc <- task:
+		case <-l.n.stopc:
 			return false
 		}
 	}
@@ -214,14 +220,14 @@ func (n *Node) handleReady(l *loop, rd raft.Ready) bool {
 // arrive later go to a later round: the index a round confirms is only safe for reads begun before it.
 // A round starts only when none is in flight (see mayStart), so that under load each round serves many
 // reads, as etcd's read loop does.
-func (n *Node) issueReadIndex(l *loop) {
-	if n.state.leader.Load() == raft.None {
+func (l *loop) issueReadIndex() {
+	if l.n.state.leader.Load() == raft.None {
 		l.reads.failPending(ErrNoLeader)
 		return
 	}
 	ctx, k := l.reads.startRound()
-	n.stats.readRounds.Add(1)
-	n.stats.readsInRounds.Add(uint64(k))
+	l.n.stats.readRounds.Add(1)
+	l.n.stats.readsInRounds.Add(uint64(k))
 	l.rn.ReadIndex(ctx)
 }
 

@@ -84,14 +84,14 @@ func (n *Node) proposeAndWait(ctx context.Context, p *proposal) (Result, error) 
 // entry is matched by content (raft appends clones of what it was given): a command by its proposer and
 // request id, a conf change by its encoding. A conf change with no entry was replaced by raft (another was
 // pending) and never applies; a command with no entry has an unknown fate, since raft may have sent it.
-func (n *Node) indexProposals(l *loop, ents []*raftpb.Entry) {
+func (l *loop) indexProposals(ents []*raftpb.Entry) {
 	if len(l.unindexed) == 0 {
 		return
 	}
 	for _, e := range ents {
 		for i, p := range l.unindexed {
-			if p != nil && p.matches(e, n.cfg.ID, n.cfg.Identify) {
-				n.waiters.register(e.GetIndex(), p)
+			if p != nil && p.matches(e, l.n.cfg.ID, l.n.cfg.Identify) {
+				l.n.waiters.register(e.GetIndex(), p)
 				l.unindexed[i] = nil
 				break
 			}

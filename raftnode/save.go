@@ -18,36 +18,36 @@ import (
 //
 // While it waits, no caller is left hanging: requests under way are answered at once (their fate is
 // unknown), and requests that arrive are refused with ErrDiskFull, so clients can go to another node.
-func (n *Node) save(l *loop, rd raft.Ready) bool {
+func (l *loop) save(rd raft.Ready) bool {
 	for {
 		start := time.Now()
-		err := n.cfg.Log.Save(rd.HardState, rd.Entries, rd.MustSync)
-		if err == nil && rd.MustSync && n.cfg.ObserveFsync != nil {
-			n.cfg.ObserveFsync(time.Since(start))
+		err := l.n.cfg.Log.Save(rd.HardState, rd.Entries, rd.MustSync)
+		if err == nil && rd.MustSync && l.n.cfg.ObserveFsync != nil {
+			l.n.cfg.ObserveFsync(time.Since(start))
 		}
 		if err == nil {
-			if n.logFull.Swap(false) {
-				n.log.Info("Raft log writable again")
+			if l.n.logFull.Swap(false) {
+				l.n.log.Info("Raft log writable again")
 			}
 			return true
 		}
 		if !errors.Is(err, raftlog.ErrNoSpace) {
-			n.cfg.Fail(fmt.Errorf("write the Raft log: %w", err))
+			l.n.cfg.Fail(fmt.Errorf("write the Raft log: %w", err))
 			return false
 		}
-		if !n.logFull.Swap(true) {
-			n.log.Error("disk full: cannot write the Raft log; this node takes no part in the cluster until space is freed", "err", err)
+		if !l.n.logFull.Swap(true) {
+			l.n.log.Error("disk full: cannot write the Raft log; this node takes no part in the cluster until space is freed", "err", err)
 			// Its loop is stuck here, so whatever it believed about leadership goes stale: it claims none
 			// (no weak reads served from data that no longer moves), until raft runs again.
-			n.state.leader.Store(raft.None)
-			n.state.raftState.Store(int32(raft.StateFollower))
+			l.n.state.leader.Store(raft.None)
+			l.n.state.raftState.Store(int32(raft.StateFollower))
 			for _, p := range l.unindexed {
 				p.fail(errDiskFullInFlight)
 			}
-			n.waiters.failAll(errDiskFullInFlight)
+			l.n.waiters.failAll(errDiskFullInFlight)
 			l.reads.failAll(ErrDiskFull)
 		}
-		if !n.refuseWhileFull(500 * time.Millisecond) {
+		if !l.refuseWhileFull(500 * time.Millisecond) {
 			return false
 		}
 	}
@@ -55,18 +55,18 @@ func (n *Node) save(l *loop, rd raft.Ready) bool {
 
 // refuseWhileFull answers, for the time given, every proposal and read that arrives with ErrDiskFull:
 // the raft loop cannot take them while its log cannot be written. It returns false if the node stops.
-func (n *Node) refuseWhileFull(d time.Duration) bool {
+func (l *loop) refuseWhileFull(d time.Duration) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		select {
-		case <-n.stopc:
+		case <-l.n.stopc:
 			return false
 		case <-timer.C:
 			return true
-		case p := <-n.in.propc:
+		case p := <-l.n.in.propc:
 			p.fail(ErrDiskFull)
-		case r := <-n.in.readc:
+		case r := <-l.n.in.readc:
 			r.done <- readResult{err: ErrDiskFull}
 		}
 	}

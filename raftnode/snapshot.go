@@ -41,16 +41,16 @@ type Install struct {
 // installSnapshot runs on the raft loop for a Ready carrying a snapshot: the state machine puts the
 // received state in place (after every earlier entry is applied), then the log records the snapshot. In
 // that order, a crash in between leaves the state ahead of the log, which restart handles, never behind it.
-func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
+func (l *loop) installSnapshot(snap *raftpb.Snapshot) error {
 	idx := snap.GetMetadata().GetIndex()
-	path, ok := n.snaps.take(idx)
+	path, ok := l.n.snaps.take(idx)
 	if !ok {
 		return fmt.Errorf("raft installs snapshot %d but no database was received for it", idx)
 	}
 	req := &Install{Snap: snap, Path: path, Done: make(chan error, 1)}
 	select {
-	case n.applyc <- Apply{Install: req}:
-	case <-n.stopc:
+	case l.n.applyc <- Apply{Install: req}:
+	case <-l.n.stopc:
 		return ErrStopped
 	}
 	select {
@@ -58,13 +58,13 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 		if err != nil {
 			return fmt.Errorf("install snapshot %d: %w", idx, err)
 		}
-	case <-n.stopc:
+	case <-l.n.stopc:
 		return ErrStopped
 	}
-	if err := n.cfg.Log.ApplySnapshot(snap); err != nil {
+	if err := l.n.cfg.Log.ApplySnapshot(snap); err != nil {
 		return fmt.Errorf("record installed snapshot %d: %w", idx, err)
 	}
-	n.state.lastIndex.Store(idx)
+	l.n.state.lastIndex.Store(idx)
 	return nil
 }
 

@@ -30,7 +30,8 @@ func forwardedPerms(fr *command.ForwardRequest) (string, [][]auth.Perm) {
 	}
 }
 
-func (s *Store) authorizeForward(fr *command.ForwardRequest) error {
+func (h *handler) authorizeForward(fr *command.ForwardRequest) error {
+	s := (*Store)(h)
 	what, needs := forwardedPerms(fr)
 	for _, anyOf := range needs {
 		if err := nodecall.Authorize(s.cfg.Auth, fr.GetCredentials(), what, anyOf...); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/raftlite/raftlite/command"
@@ -125,4 +126,18 @@ func (c *Config) ticks() (tick time.Duration, heartbeat, election int) {
 
 func (c *Config) String() string {
 	return fmt.Sprintf("node %s raft %s http %s", c.NodeID, c.RaftAddr, c.HTTPAddr)
+}
+
+func (c *Config) dbPath() string  { return filepath.Join(c.DataDir, "db.sqlite") }
+func (c *Config) snapDir() string { return filepath.Join(c.DataDir, "snapshots") }
+
+// httpURL is the advertised HTTP API with its scheme, or "" if the node serves none.
+func (c *Config) httpURL() string {
+	if c.HTTPAddr == "" {
+		return ""
+	}
+	if c.HTTPS {
+		return "https://" + c.HTTPAddr
+	}
+	return "http://" + c.HTTPAddr
 }

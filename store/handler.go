@@ -40,9 +40,9 @@ func (h *handler) ReceiveSnapshot(hello transport.Hello, m *raftpb.Message, data
 }
 
 func (h *handler) HandleRPC(ctx context.Context, method uint8, req []byte) ([]byte, error) {
-	return (*Store)(h).handleRPC(ctx, method, req)
+	return h.handleRPC(ctx, method, req)
 }
 
 func (h *handler) HandleStreamRPC(ctx context.Context, method uint8, req []byte, w io.Writer) error {
-	return (*Store)(h).handleStreamRPC(ctx, method, req, w)
+	return h.handleStreamRPC(ctx, method, req, w)
 }

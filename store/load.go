@@ -49,7 +49,8 @@ func BackupFormat(name string) db.BackupFormat {
 	return db.BackupBinary
 }
 
-func (s *Store) serveBackup(ctx context.Context, req []byte, w io.Writer) error {
+func (h *handler) serveBackup(ctx context.Context, req []byte, w io.Writer) error {
+	s := (*Store)(h)
 	var br command.BackupRequest
 	if err := proto.Unmarshal(req, &br); err != nil {
 		return fmt.Errorf("decode backup request: %w", err)
@@ -109,7 +110,8 @@ func (s *Store) ForwardLoad(ctx context.Context, gzipped []byte) error {
 	return err
 }
 
-func (s *Store) serveLoad(ctx context.Context, req []byte) error {
+func (h *handler) serveLoad(ctx context.Context, req []byte) error {
+	s := (*Store)(h)
 	var lr command.LoadRequest
 	if err := proto.Unmarshal(req, &lr); err != nil {
 		return fmt.Errorf("decode load request: %w", err)

@@ -35,7 +35,7 @@ func TestNewLeaderFinishesPromotion(t *testing.T) {
 	t.Cleanup(n4.stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	self := &command.Member{RaftId: s4.RaftID(), NodeId: "n4", RaftAddr: n4.addr, HttpAddr: s4.httpURL(), Voter: true}
+	self := &command.Member{RaftId: s4.RaftID(), NodeId: "n4", RaftAddr: n4.addr, HttpAddr: s4.cfg.httpURL(), Voter: true}
 	if err := leader.s.cluster.Join(ctx, self); err != nil {
 		t.Fatal(err)
 	}

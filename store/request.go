@@ -154,7 +154,7 @@ func (s *Store) Query(ctx context.Context, req *command.Request, opts ReadOption
 // leader for that long, or (strict) it has entries committed but not applied and was last fully applied
 // longer ago than that.
 func (s *Store) stale(freshness time.Duration, strict bool) bool {
-	if s.sinceContact() > freshness {
+	if s.node.SinceContact() > freshness {
 		return true
 	}
 	if !strict || s.applied.Index() >= s.node.Commit() {
@@ -163,5 +163,3 @@ func (s *Store) stale(freshness time.Duration, strict bool) bool {
 	last := s.fsm.CaughtUp()
 	return last.IsZero() || time.Since(last) > freshness
 }
-
-func (s *Store) sinceContact() time.Duration { return s.node.SinceContact() }

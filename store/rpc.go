@@ -15,7 +15,8 @@ import (
 
 // handleRPC serves an internal call: the cluster's own (joins, removals and the like), or the store's
 // (forwarded requests and loads).
-func (s *Store) handleRPC(ctx context.Context, method uint8, req []byte) ([]byte, error) {
+func (h *handler) handleRPC(ctx context.Context, method uint8, req []byte) ([]byte, error) {
+	s := (*Store)(h)
 	if resp, handled, err := s.cluster.HandleRPC(ctx, method, req); handled {
 		return resp, err
 	}
@@ -25,23 +26,23 @@ func (s *Store) handleRPC(ctx context.Context, method uint8, req []byte) ([]byte
 		if err := proto.Unmarshal(req, &fr); err != nil {
 			return nil, fmt.Errorf("decode forwarded request: %w", err)
 		}
-		if err := s.authorizeForward(&fr); err != nil {
+		if err := h.authorizeForward(&fr); err != nil {
 			return nil, err
 		}
-		resp, err := s.serveForwarded(ctx, &fr)
+		resp, err := h.serveForwarded(ctx, &fr)
 		if err != nil {
 			return nil, err
 		}
 		return proto.Marshal(resp)
 	case nodecall.Load:
-		return nil, s.serveLoad(ctx, req)
+		return nil, h.serveLoad(ctx, req)
 	}
 	return nil, fmt.Errorf("unknown internal call %d", method)
 }
 
-func (s *Store) handleStreamRPC(ctx context.Context, method uint8, req []byte, w io.Writer) error {
+func (h *handler) handleStreamRPC(ctx context.Context, method uint8, req []byte, w io.Writer) error {
 	if method == nodecall.Backup {
-		return s.serveBackup(ctx, req, w)
+		return h.serveBackup(ctx, req, w)
 	}
 	return fmt.Errorf("unknown internal stream call %d", method)
 }
@@ -70,7 +71,8 @@ func (s *Store) Forward(ctx context.Context, fr *command.ForwardRequest) (Respon
 
 // serveForwarded runs a request forwarded by a follower. It does not forward again: a node that is not
 // the leader says so, and the follower reports it.
-func (s *Store) serveForwarded(ctx context.Context, fr *command.ForwardRequest) (*command.Response, error) {
+func (h *handler) serveForwarded(ctx context.Context, fr *command.ForwardRequest) (*command.Response, error) {
+	s := (*Store)(h)
 	if fr.GetTimeoutNs() > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(fr.GetTimeoutNs()))

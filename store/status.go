@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/raftlite/raftlite/cluster"
@@ -75,13 +76,13 @@ func (s *Store) Status() Status {
 	ns := s.node.Stats()
 	dbSize, walSize := s.db.Size()
 	st := Status{
-		NodeID: s.cfg.NodeID, RaftID: s.cluster.RaftID(), ClusterID: s.cluster.ID(), RaftAddr: s.cfg.RaftAddr, HTTPURL: s.httpURL(),
+		NodeID: s.cfg.NodeID, RaftID: s.cluster.RaftID(), ClusterID: s.cluster.ID(), RaftAddr: s.cfg.RaftAddr, HTTPURL: s.cfg.httpURL(),
 		Open: s.node.Running(), Term: s.node.Term(), CommitIndex: s.node.Commit(),
 		AppliedIndex: s.applied.Index(), DBApplied: s.db.State().AppliedIndex,
 		LastLogIndex: ls.LastIndex, FirstLogIndex: ls.FirstIndex, SnapshotIndex: ls.SnapshotIndex,
 		SnapshotTerm: ls.SnapshotTerm, LogSegments: ls.Segments, LogBytes: ls.Bytes,
 		DBSize: dbSize, WALSize: walSize, Members: s.cluster.Members().List(), Uptime: time.Since(s.started),
-		DataDir: s.cfg.DataDir, DBPath: s.dbPath(), ForeignKeys: s.cfg.ForeignKeys,
+		DataDir: s.cfg.DataDir, DBPath: s.cfg.dbPath(), ForeignKeys: s.cfg.ForeignKeys,
 		SnapshotThreshold: s.cfg.SnapshotThreshold, SnapshotInterval: s.cfg.SnapshotInterval,
 		TrailingLogs: s.cfg.TrailingLogs, HeartbeatTimeout: s.cfg.HeartbeatTimeout, ElectionTimeout: s.cfg.ElectionTimeout,
 		ReadIndexRounds: ns.ReadIndexRounds, ReadIndexReads: ns.ReadIndexReads, ReadsInProgress: s.db.ReadsInProgress(),
@@ -90,7 +91,7 @@ func (s *Store) Status() Status {
 	st.SnapshotsSent, st.SnapshotBytesSent, st.SnapshotsReceived, st.SnapshotBytesReceived = s.tr.Snapshots()
 	st.State = stateName(s.node.State(), st.Open)
 	if !s.IsLeader() {
-		st.LastContact = s.sinceContact()
+		st.LastContact = s.node.SinceContact()
 	}
 	for _, m := range st.Members {
 		if m.RaftID == s.cluster.RaftID() {
@@ -114,7 +115,7 @@ func (s *Store) Status() Status {
 		st.NotReady = st.Fault
 	case st.Leader.NodeID == "":
 		st.NotReady = "no leader known"
-	case s.cfg.Voter && !st.Voter && s.isMember():
+	case s.cfg.Voter && !st.Voter && isMember(st.Members, st.RaftID):
 		st.NotReady = "a learner still catching up: it becomes a voter once it has"
 	case s.cfg.Voter && !st.Voter:
 		st.NotReady = "not a member of the cluster"
@@ -123,10 +124,9 @@ func (s *Store) Status() Status {
 	return st
 }
 
-// isMember reports whether this node is in the cluster's configuration, as a voter or a learner.
-func (s *Store) isMember() bool {
-	_, ok := s.cluster.Members().Get(s.cluster.RaftID())
-	return ok
+// isMember reports whether the member with Raft ID id is in members (as a voter or a learner).
+func isMember(members []Member, id uint64) bool {
+	return slices.ContainsFunc(members, func(m Member) bool { return m.RaftID == id })
 }
 
 // stateName uses rqlite's (hashicorp raft's) names for the raft states.
@@ -143,9 +143,6 @@ func stateName(t raft.StateType, open bool) string {
 		return "Follower"
 	}
 }
-
-// LeaderID returns the leader's node-id, or "" if none is known.
-func (s *Store) LeaderID() string { return s.Status().Leader.NodeID }
 
 // Leader returns the leader, if one is known.
 func (s *Store) Leader() (LeaderInfo, bool) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -79,27 +78,27 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	// Everything in the snapshot directory is transient; files a crash left behind are whole database copies.
-	if err := os.RemoveAll(s.snapDir()); err != nil {
+	if err := os.RemoveAll(s.cfg.snapDir()); err != nil {
 		return nil, fmt.Errorf("clear snapshot directory: %w", err)
 	}
-	if err := os.MkdirAll(s.snapDir(), 0o700); err != nil {
+	if err := os.MkdirAll(s.cfg.snapDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("create snapshot directory: %w", err)
 	}
-	rlog, raftID, err := cluster.OpenData(cfg.DataDir, s.dbPath(), s.log)
+	rlog, raftID, err := cluster.OpenData(cfg.DataDir, s.cfg.dbPath(), s.log)
 	if err != nil {
 		return nil, err
 	}
 	s.rlog = rlog
 	if cluster.Fresh(rlog) {
 		// With no log, nothing in the database came from this cluster; see SetAsideOrphanedDB.
-		if aside, err := cluster.SetAsideOrphanedDB(s.dbPath()); err != nil {
+		if aside, err := cluster.SetAsideOrphanedDB(s.cfg.dbPath()); err != nil {
 			rlog.Close()
 			return nil, err
 		} else if aside != "" {
 			s.log.Warn("database found without a Raft log: set aside, starting empty", "moved_to", aside)
 		}
 	}
-	if s.db, err = db.Open(s.dbPath(), db.Options{ForeignKeys: cfg.ForeignKeys, MaxResultBytes: cfg.MaxResultBytes, Logger: s.log}); err != nil {
+	if s.db, err = db.Open(s.cfg.dbPath(), db.Options{ForeignKeys: cfg.ForeignKeys, MaxResultBytes: cfg.MaxResultBytes, Logger: s.log}); err != nil {
 		rlog.Close()
 		return nil, err
 	}
@@ -110,7 +109,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.cluster = cluster.New(cluster.Config{
-		DataDir: cfg.DataDir, NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, HTTPURL: s.httpURL(), Voter: cfg.Voter,
+		DataDir: cfg.DataDir, NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, HTTPURL: s.cfg.httpURL(), Voter: cfg.Voter,
 		Version: cfg.Version, Join: cfg.Join, JoinAttempts: cfg.JoinAttempts, JoinInterval: cfg.JoinInterval, JoinAs: cfg.JoinAs,
 		BootstrapExpect: cfg.BootstrapExpect, BootstrapExpectTimeout: cfg.BootstrapExpectTimeout, BootstrapGrace: cfg.BootstrapGrace,
 		ElectionTimeout: cfg.ElectionTimeout, RecoverForce: cfg.RecoverForce, ResolveHTTP: cfg.ResolveHTTP, Auth: cfg.Auth,
@@ -119,12 +118,12 @@ func Open(cfg Config) (*Store, error) {
 	tick, heartbeat, election := cfg.ticks()
 	s.node = raftnode.New(raftnode.Config{
 		ID: raftID, Tick: tick, HeartbeatTicks: heartbeat, ElectionTicks: election, Log: rlog,
-		Transport: (*sender)(s), SnapDir: s.snapDir(), Identify: commandID, ConfChange: s.cluster.ApplyConfChange,
+		Transport: (*sender)(s), SnapDir: s.cfg.snapDir(), Identify: commandID, ConfChange: s.cluster.ApplyConfChange,
 		OnTurn: s.cluster.Promote, OnTick: func(t *raftnode.Turn) { s.fsm.HandOverIfFaulty(t) },
 		ObserveFsync: cfg.ObserveFsync, Fail: s.fail, Logger: s.log, RaftLogger: cfg.RaftLogger,
 	}, s.applied)
 	s.fsm = fsm.New(fsm.Config{
-		DataDir: cfg.DataDir, SnapDir: s.snapDir(), SnapshotThreshold: cfg.SnapshotThreshold,
+		DataDir: cfg.DataDir, SnapDir: s.cfg.snapDir(), SnapshotThreshold: cfg.SnapshotThreshold,
 		SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
 		Members: func() int { return len(s.cluster.Members().List()) }, Restore: s.cluster.Restore, Name: s.cluster.Name,
 		Logger: s.log, Fail: s.fail,
@@ -152,19 +151,6 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) dbPath() string  { return filepath.Join(s.cfg.DataDir, "db.sqlite") }
-func (s *Store) snapDir() string { return filepath.Join(s.cfg.DataDir, "snapshots") }
-
-func (s *Store) httpURL() string {
-	if s.cfg.HTTPAddr == "" {
-		return ""
-	}
-	if s.cfg.HTTPS {
-		return "https://" + s.cfg.HTTPAddr
-	}
-	return "http://" + s.cfg.HTTPAddr
-}
-
 // loadState prepares the apply loop's position from the log and the database: entries after the log's
 // snapshot are handed out again by raft, and the apply loop skips those the database already holds. It
 // returns the membership as the database and the log's snapshot describe it.
@@ -183,7 +169,7 @@ func (s *Store) loadState() (*cluster.Membership, error) {
 	meta := snap.GetMetadata()
 	if st.AppliedIndex < meta.GetIndex() {
 		return nil, fmt.Errorf("database %s holds entries up to %d but the Raft log was compacted to %d: the database is older than the log (restored from elsewhere?); wipe the data directory to rejoin from the cluster",
-			s.dbPath(), st.AppliedIndex, meta.GetIndex())
+			s.cfg.dbPath(), st.AppliedIndex, meta.GetIndex())
 	}
 	members.SetConf(raftpb.EnsureConfState(meta.GetConfState()))
 	s.applied = raftnode.NewAppliedIndex(meta.GetIndex(), meta.GetTerm(), meta.GetConfState())
