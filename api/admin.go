@@ -99,7 +99,7 @@ func (s *Service) handleLeader(w http.ResponseWriter, r *http.Request, p *params
 	w.WriteHeader(http.StatusOK)
 }
 
-// handleSQL serves /db/sql (reference §1.14): how each statement would be rewritten before it enters the
+// handleSQL serves /db/sql: how each statement would be rewritten before it enters the
 // log, and whether SQLite can compile it. Nothing is executed.
 func (s *Service) handleSQL(w http.ResponseWriter, r *http.Request, p *params) {
 	var stmts []*command.Statement

@@ -81,7 +81,7 @@ func (s *testServer) doAs(user, pass, method, path, body string) (int, http.Head
 	return resp.StatusCode, resp.Header
 }
 
-// With auth on, every response says so to browsers and clients (reference §1.1): the preflight allows the
+// With auth on, every response says so to browsers and clients: the preflight allows the
 // Authorization header with credentials, and WWW-Authenticate is on every response, not only on 401s.
 // -http-allow-origin sets Access-Control-Allow-Origin.
 func TestAuthAndCORSHeaders(t *testing.T) {
@@ -176,7 +176,7 @@ func TestPermissionMatrix(t *testing.T) {
 	}
 }
 
-// /console redirects permanently to /console/, and / temporarily (reference §1.1).
+// /console redirects permanently to /console/, and / temporarily.
 func TestConsoleRedirects(t *testing.T) {
 	s := newTestServerWith(t, func(c *Config) { c.Console = console.Handler() })
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -13,7 +13,7 @@ import (
 	"github.com/raftlite/raftlite/store"
 )
 
-// handleBackup serves GET /db/backup (reference §1.5): fmt=binary (default), delete or sql, optionally
+// handleBackup serves GET /db/backup: fmt=binary (default), delete or sql, optionally
 // gzipped (compress), sql limited to some tables, binary rebuilt compactly (vacuum). The leader's data is
 // served (a follower streams it from the leader) unless noleader asks for this node's own.
 func (s *Service) handleBackup(w http.ResponseWriter, r *http.Request, p *params) {

@@ -14,7 +14,7 @@ import (
 	"github.com/raftlite/raftlite/command"
 )
 
-// Messages of rqlite's body parser (reference §3.1); all are 400s.
+// Messages of rqlite's body parser; all are 400s.
 var (
 	errInvalidJSON  = errors.New("invalid JSON body")
 	errInvalidReq   = errors.New("invalid request")
@@ -97,7 +97,7 @@ func parameterised(x []any) (*command.Statement, error) {
 	return st, nil
 }
 
-// parameter maps one JSON value to a bound parameter (reference §3.1 table).
+// parameter maps one JSON value to a bound parameter.
 func parameter(v any, inObject bool) (*command.Parameter, error) {
 	switch x := v.(type) {
 	case nil:

@@ -17,7 +17,7 @@ import (
 	"github.com/raftlite/raftlite/store"
 )
 
-// handleStatus serves /status (reference §1.10): always 200, even before the store runs.
+// handleStatus serves /status: always 200, even before the store runs.
 func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request, p *params) {
 	status := s.status()
 	var out any = status
@@ -137,7 +137,7 @@ func contactString(st store.Status) string {
 	return st.LastContact.String()
 }
 
-// nodeInfo is one node in /nodes and /leader (reference §1.11).
+// nodeInfo is one node in /nodes and /leader.
 type nodeInfo struct {
 	ID        string  `json:"id"`
 	APIAddr   string  `json:"api_addr,omitempty"`
@@ -221,7 +221,7 @@ func (s *Service) handleNodes(w http.ResponseWriter, r *http.Request, p *params)
 	writeJSON(w, p, http.StatusOK, b)
 }
 
-// handleReadyz serves /readyz (reference §1.13): plain text, 200 when the node can serve.
+// handleReadyz serves /readyz: plain text, 200 when the node can serve.
 func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request, p *params) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	lines := []string{"[+]node ok"}

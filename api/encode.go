@@ -11,7 +11,7 @@ import (
 	"github.com/raftlite/raftlite/db"
 )
 
-// encoder appends rqlite's JSON (reference §3.4) to a buffer, byte-compatible with what Go's
+// encoder appends rqlite's JSON to a buffer, byte-compatible with what Go's
 // encoding/json produces for rqlite's structs: the same field order, omissions, float formatting, and
 // HTML-safe string escaping. It exists because reflection-based encoding dominates the cost of small
 // requests.
@@ -192,7 +192,7 @@ func sortedColumns(cols []string) (order []int, last map[int]int) {
 }
 
 // errorAndTime ends a statement's result: its error, or else its time (rqlite gives a failed statement no
-// time, reference §3.4).
+// time).
 func (e *encoder) errorAndTime(n int, msg string, t float64) {
 	if msg != "" {
 		e.sep(n)

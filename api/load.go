@@ -17,7 +17,7 @@ import (
 // sqliteHeader starts every SQLite database file.
 var sqliteHeader = []byte("SQLite format 3\x00")
 
-// handleLoad serves /db/load (reference §1.6): a SQLite file replaces the database on every node, through
+// handleLoad serves /db/load: a SQLite file replaces the database on every node, through
 // the log; any other body is SQL (a dump) run as one request that stops and rolls back at its first error.
 func (s *Service) handleLoad(w http.ResponseWriter, r *http.Request, p *params) {
 	body, ok := s.readBodyLimit(w, r, s.maxLoad)
@@ -62,7 +62,7 @@ func (s *Service) handleLoad(w http.ResponseWriter, r *http.Request, p *params) 
 	s.respond(w, p, start, store.Response{RaftIndex: index})
 }
 
-// handleBoot serves /boot (reference §1.7): a single-node cluster takes a SQLite file, of any size, at the
+// handleBoot serves /boot: a single-node cluster takes a SQLite file, of any size, at the
 // speed of the disk, without passing it through the log.
 func (s *Service) handleBoot(w http.ResponseWriter, r *http.Request, p *params) {
 	br := bufio.NewReaderSize(s.body(w, r, 1<<62), 1<<20)

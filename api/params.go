@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// params are the query parameters of a request (reference §2). As in rqlite, only the first value of a
+// params are the query parameters of a request. As in rqlite, only the first value of a
 // key counts, and boolean flags are true when present, whatever their value.
 type params struct {
 	values url.Values

@@ -191,7 +191,7 @@ func (q *queue) close(ctx context.Context) {
 	})
 }
 
-// handleQueued serves /db/execute?queue (reference §6.1).
+// handleQueued serves /db/execute?queue.
 func (s *Service) handleQueued(w http.ResponseWriter, r *http.Request, p *params, body []byte) {
 	start := time.Now()
 	if !p.noleader {
@@ -201,7 +201,7 @@ func (s *Service) handleQueued(w http.ResponseWriter, r *http.Request, p *params
 		}
 	}
 	// With wait, no statements (an empty body, or []) is a barrier: it returns once everything queued
-	// before it is committed (reference §6.1).
+	// before it is committed.
 	var stmts []*command.Statement
 	var err error
 	if len(bytes.TrimSpace(body)) == 0 {

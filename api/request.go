@@ -8,7 +8,7 @@ import (
 	"github.com/raftlite/raftlite/store"
 )
 
-// handleRequest serves /db/request (reference §1.4): reads and writes in one JSON body. A request that
+// handleRequest serves /db/request: reads and writes in one JSON body. A request that
 // only reads (as SQLite judges each statement) is served like /db/query, at any level; anything else goes
 // through the log, each statement run as a query or a write as SQLite judges it.
 func (s *Service) handleRequest(w http.ResponseWriter, r *http.Request, p *params) {

@@ -17,7 +17,7 @@ import (
 // Perm is a permission string of the credentials file.
 type Perm string
 
-// The permissions, and what each grants (reference §8).
+// The permissions, and what each grants.
 const (
 	All             Perm = "all"               // everything
 	Join            Perm = "join"              // join as a voter

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/raftlite/raftlite/internal/fsync"
 )
 
 // raftIDFile holds this data directory's Raft ID. The ID is random and belongs to the data, not to the
@@ -43,13 +45,13 @@ func writeIDFile(dir, name string, id uint64) error {
 	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(id, 16)+"\n"), 0o600); err != nil {
 		return err
 	}
-	if err := SyncPath(tmp); err != nil {
+	if err := fsync.Path(tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return SyncPath(dir)
+	return fsync.Path(dir)
 }
 
 // newRaftID returns a random ID that raft accepts: non-zero and below its reserved local IDs.
@@ -62,19 +64,6 @@ func newRaftID() uint64 {
 			return id
 		}
 	}
-}
-
-// SyncPath makes a file's or directory's content durable.
-func SyncPath(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	return nil
 }
 
 // SetAsideOrphanedDB moves away a database file found without a Raft log: its contents did not come from

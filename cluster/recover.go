@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftlite/raftlite/db"
+	"github.com/raftlite/raftlite/internal/fsync"
 	"github.com/raftlite/raftlite/raftlog"
 )
 
@@ -101,7 +102,7 @@ func setAside(dataDir, dbPath string) (string, error) {
 			return "", err
 		}
 	}
-	return filepath.Join(dataDir, "*"+suffix), SyncPath(dataDir)
+	return filepath.Join(dataDir, "*"+suffix), fsync.Path(dataDir)
 }
 
 // lastKnownVoters counts the voters of the configuration the log ends with.

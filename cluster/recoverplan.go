@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/internal/fsync"
 )
 
 // The source's part of a peers.json recovery (peersjson.go): the decision, and carrying it out.
@@ -76,7 +77,7 @@ func writeDecision(path string, d *decision) error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("record the peers.json decision: %w", err)
 	}
-	return SyncPath(filepath.Dir(path))
+	return fsync.Path(filepath.Dir(path))
 }
 
 // chooseSource finds the highest commit index any survivor knows; among the survivors whose log holds
@@ -322,7 +323,7 @@ func (r *recoverer) carryOut(d *decision) error {
 	if err := os.Remove(r.decidedPath()); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	if err := SyncPath(dir); err != nil {
+	if err := fsync.Path(dir); err != nil {
 		return err
 	}
 	r.cl.log.Warn("peers.json recovery done: the cluster is now the listed nodes, under a new cluster ID; lost nodes must rejoin empty",

@@ -10,8 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/raftlite/raftlite/cluster"
 	"github.com/raftlite/raftlite/errcode"
+	"github.com/raftlite/raftlite/internal/fsync"
 )
 
 // errBadLoad marks a LOAD entry whose bytes do not decompress: the same on every node.
@@ -93,7 +93,7 @@ func (s *FSM) boot(path string) error {
 	if err := os.WriteFile(s.bootMarker(), nil, 0o600); err != nil {
 		return fmt.Errorf("boot: %w", err)
 	}
-	if err := cluster.SyncPath(s.cfg.DataDir); err != nil {
+	if err := fsync.Path(s.cfg.DataDir); err != nil {
 		return err
 	}
 	if err := s.db.Load(path, idx, term); err != nil {

@@ -169,7 +169,7 @@ func (l *loop) handleReady(rd raft.Ready) bool {
 	}
 	leader := l.n.State() == raft.StateLeader
 	if leader {
-		// A leader may send before its own write (Raft thesis §10.2.1): its disk and the followers' work in
+		// A leader may send before its own write, so that its disk and the followers' work in
 		// parallel. Responses that depend on durable state are not among a leader's messages.
 		l.n.cfg.Transport.Send(rd.Messages)
 	}

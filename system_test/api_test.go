@@ -38,7 +38,7 @@ func do(t *testing.T, c *http.Client, method, u, ctype, body string) (*http.Resp
 }
 
 // Every operation that needs the leader works through a follower, transparently, or answers 301 with
-// ?redirect; X-Rqlite-Served-By names the node that served it (reference §1.2, §7.1).
+// ?redirect; X-Rqlite-Served-By names the node that served it.
 func TestFollowerForwardsAndRedirects(t *testing.T) {
 	nodes := cluster(t, 3)
 	leader := waitLeader(t, nodes...)

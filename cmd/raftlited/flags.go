@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// config holds raftlited's command line: rqlited's flag names and defaults (reference §4.1).
+// config holds raftlited's command line: rqlited's flag names and defaults.
 type config struct {
 	dataDir string
 
@@ -116,7 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return c, c.validate()
 }
 
-// validate applies rqlited's checks (reference §4.2), with its messages.
+// validate applies rqlited's checks, with its messages.
 func (c *config) validate() error {
 	for _, a := range []string{c.httpAddr, c.httpAdvAddr, c.raftAddr, c.raftAdvAddr} {
 		if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {

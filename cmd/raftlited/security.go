@@ -16,7 +16,7 @@ import (
 	"github.com/raftlite/raftlite/transport"
 )
 
-// securityFlags are the TLS and authentication flags (reference §4.1 and §8).
+// securityFlags are the TLS and authentication flags.
 type securityFlags struct {
 	auth, joinAs string
 

@@ -1,8 +1,7 @@
 // Package apicompat is the compatibility suite of raftlite's HTTP API: for each behaviour of rqlite v10's
 // API, the request and the exact response. The API's own tests run it against a stand-in store, and the
-// system tests against a real node, so that both keep rqlite clients working. The names of the cases
-// give the section of rqlite's API description each one checks. Each Run function starts from an empty
-// one-node cluster whose node-id is n1, and builds the state it needs; cases run in order.
+// system tests against a real node, so that both keep rqlite clients working. Each Run function starts
+// from an empty one-node cluster whose node-id is n1, and builds the state it needs; cases run in order.
 package apicompat
 
 import (
@@ -19,19 +18,19 @@ import (
 func RunDispatch(t *testing.T, url string) {
 	s := newClient(t, url)
 	s.check([]Exchange{
-		{"§1.1 preflight on any path", "OPTIONS", "/anything/at/all", "", "", 200, ""},
-		{"§1.1 unknown path", "GET", "/db/nothing", "", "", 404, ""},
-		{"§1.1 prefix match", "POST", "/db/executeXYZ", jsonType, `["CREATE TABLE x (a)"]`, 200, `{"results":[{}]}`},
-		{"§1.1 exact paths are exact", "POST", "/snapshotXYZ", "", "", 404, ""},
-		{"§1.1 validation before routing", "GET", "/no/such/path?timeout=x", "", "", 400, "timeout is not a valid duration\n"},
-		{"§1.16 405 empty body", "PUT", "/db/execute", "", "", 405, ""},
-		{"§1.16 /boot by GET", "GET", "/boot", "", "", 405, ""},
-		{"§1.16 /leader by DELETE", "DELETE", "/leader", "", "", 405, ""},
-		{"§1.16 /db/backup by POST", "POST", "/db/backup", "", "", 405, ""},
-		{"§1.16 /db/load by GET", "GET", "/db/load", "", "", 405, ""},
-		{"§1.16 /db/request by GET", "GET", "/db/request", "", "", 405, ""},
-		{"§1.10 extensions reporter (the shell's .extensions)", "GET", "/status?key=extensions", "", "", 200, `{"dir":"","names":[]}`},
-		{"§1.10 cluster reporter", "GET", "/status?key=cluster.https", "", "", 200, `false`},
+		{"preflight on any path", "OPTIONS", "/anything/at/all", "", "", 200, ""},
+		{"unknown path", "GET", "/db/nothing", "", "", 404, ""},
+		{"prefix match", "POST", "/db/executeXYZ", jsonType, `["CREATE TABLE x (a)"]`, 200, `{"results":[{}]}`},
+		{"exact paths are exact", "POST", "/snapshotXYZ", "", "", 404, ""},
+		{"validation before routing", "GET", "/no/such/path?timeout=x", "", "", 400, "timeout is not a valid duration\n"},
+		{"405 empty body", "PUT", "/db/execute", "", "", 405, ""},
+		{"/boot by GET", "GET", "/boot", "", "", 405, ""},
+		{"/leader by DELETE", "DELETE", "/leader", "", "", 405, ""},
+		{"/db/backup by POST", "POST", "/db/backup", "", "", 405, ""},
+		{"/db/load by GET", "GET", "/db/load", "", "", 405, ""},
+		{"/db/request by GET", "GET", "/db/request", "", "", 405, ""},
+		{"extensions reporter (the shell's .extensions)", "GET", "/status?key=extensions", "", "", 200, `{"dir":"","names":[]}`},
+		{"cluster reporter", "GET", "/status?key=cluster.https", "", "", 200, `false`},
 	})
 	resp, err := http.Get(s.url + "/status")
 	if err != nil {
@@ -60,84 +59,84 @@ func RunParameters(t *testing.T, url string) {
 	s := newClient(t, url)
 	s.check([]Exchange{
 		{"setup", "POST", "/db/execute", jsonType, `["CREATE TABLE t (id INTEGER PRIMARY KEY, v)"]`, 200, `{"results":[{}]}`},
-		{"§3.1 integer", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", 7]]`, 200, `{"results":[{"last_insert_id":1,"rows_affected":1}]}`},
-		{"§3.1 1.0 is REAL", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", 1.0]]`, 200, `{"results":[{"last_insert_id":2,"rows_affected":1}]}`},
-		{"§3.1 beyond int64 is REAL", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", 12345678901234567890]]`, 200, `{"results":[{"last_insert_id":3,"rows_affected":1}]}`},
-		{"§3.1 true is 1", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", true]]`, 200, `{"results":[{"last_insert_id":4,"rows_affected":1}]}`},
-		{"§3.1 x'..' string is a BLOB", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", " X'0aFF' "]]`, 200, `{"results":[{"last_insert_id":5,"rows_affected":1}]}`},
-		{"§3.1 byte array is a BLOB", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", [1, 2, 255]]]`, 200, `{"results":[{"last_insert_id":6,"rows_affected":1}]}`},
-		{"§3.1 null", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", null]]`, 200, `{"results":[{"last_insert_id":7,"rows_affected":1}]}`},
-		{"§3.1 not hex stays text", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", "x'zz'"]]`, 200, `{"results":[{"last_insert_id":8,"rows_affected":1}]}`},
-		{"§3.1 stored classes", "GET", "/db/query?q=" + query("SELECT typeof(v), v FROM t ORDER BY id"), "", "", 200,
+		{"integer", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", 7]]`, 200, `{"results":[{"last_insert_id":1,"rows_affected":1}]}`},
+		{"1.0 is REAL", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", 1.0]]`, 200, `{"results":[{"last_insert_id":2,"rows_affected":1}]}`},
+		{"beyond int64 is REAL", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", 12345678901234567890]]`, 200, `{"results":[{"last_insert_id":3,"rows_affected":1}]}`},
+		{"true is 1", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", true]]`, 200, `{"results":[{"last_insert_id":4,"rows_affected":1}]}`},
+		{"x'..' string is a BLOB", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", " X'0aFF' "]]`, 200, `{"results":[{"last_insert_id":5,"rows_affected":1}]}`},
+		{"byte array is a BLOB", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", [1, 2, 255]]]`, 200, `{"results":[{"last_insert_id":6,"rows_affected":1}]}`},
+		{"null", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", null]]`, 200, `{"results":[{"last_insert_id":7,"rows_affected":1}]}`},
+		{"not hex stays text", "POST", "/db/execute", jsonType, `[["INSERT INTO t(v) VALUES(?)", "x'zz'"]]`, 200, `{"results":[{"last_insert_id":8,"rows_affected":1}]}`},
+		{"stored classes", "GET", "/db/query?q=" + query("SELECT typeof(v), v FROM t ORDER BY id"), "", "", 200,
 			`{"results":[{"columns":["typeof(v)","v"],"types":["text","integer"],"values":[["integer",7],["real",1],["real",12345678901234567000],["integer",1],["blob","Cv8="],["blob","AQL/"],["null",null],["text","x'zz'"]]}]}`},
-		{"§3.1 mixed positional and named", "POST", "/db/query", jsonType, `[["SELECT ?, :n, ?", "a", {"n": "b"}, "c"]]`, 200, `{"results":[{"columns":["?",":n","?"],"types":["text","text","text"],"values":[["a","b","c"]]}]}`},
-		{"§3.1 @ and $ named", "POST", "/db/query", jsonType, `[["SELECT @a, $b", {"a": 1, "b": 2}]]`, 200, `{"results":[{"columns":["@a","$b"],"types":["integer","integer"],"values":[[1,2]]}]}`},
-		{"§3.1 too few parameters", "POST", "/db/query", jsonType, `[["SELECT ?, ?", 1]]`, 200, `{"results":[{"error":"not enough args to execute query: want 2 got 1"}]}`},
-		{"§2 pretty is presence-based", "GET", "/status?pretty=false&key=store.raft.voter", "", "", 200, `true`},
-		{"§2 unknown level is weak", "GET", "/db/query?level=bogus&q=SELECT+1", "", "", 200, `{"results":[{"columns":["1"],"types":["integer"],"values":[[1]]}]}`},
-		{"§2 level is case-insensitive", "GET", "/db/query?level=NONE&q=SELECT+1", "", "", 200, `{"results":[{"columns":["1"],"types":["integer"],"values":[[1]]}]}`},
-		{"§2 auto on a voter", "GET", "/db/query?level=auto&q=SELECT+1", "", "", 200, `{"results":[{"columns":["1"],"types":["integer"],"values":[[1]]}]}`},
-		{"§2 only the first value counts", "GET", "/db/query?q=SELECT+1&q=SELECT+2", "", "", 200, `{"results":[{"columns":["1"],"types":["integer"],"values":[[1]]}]}`},
-		{"§2 trailing_logs integer", "POST", "/snapshot?trailing_logs=abc", "", "", 400, "trailing_logs is not a valid integer\n"},
-		{"§2 linearizable_timeout duration", "GET", "/db/query?linearizable_timeout=1&q=SELECT+1", "", "", 400, "linearizable_timeout is not a valid duration\n"},
-		{"§2 freshness duration", "GET", "/db/query?freshness=abc&q=SELECT+1", "", "", 400, "freshness is not a valid duration\n"},
+		{"mixed positional and named", "POST", "/db/query", jsonType, `[["SELECT ?, :n, ?", "a", {"n": "b"}, "c"]]`, 200, `{"results":[{"columns":["?",":n","?"],"types":["text","text","text"],"values":[["a","b","c"]]}]}`},
+		{"@ and $ named", "POST", "/db/query", jsonType, `[["SELECT @a, $b", {"a": 1, "b": 2}]]`, 200, `{"results":[{"columns":["@a","$b"],"types":["integer","integer"],"values":[[1,2]]}]}`},
+		{"too few parameters", "POST", "/db/query", jsonType, `[["SELECT ?, ?", 1]]`, 200, `{"results":[{"error":"not enough args to execute query: want 2 got 1"}]}`},
+		{"pretty is presence-based", "GET", "/status?pretty=false&key=store.raft.voter", "", "", 200, `true`},
+		{"unknown level is weak", "GET", "/db/query?level=bogus&q=SELECT+1", "", "", 200, `{"results":[{"columns":["1"],"types":["integer"],"values":[[1]]}]}`},
+		{"level is case-insensitive", "GET", "/db/query?level=NONE&q=SELECT+1", "", "", 200, `{"results":[{"columns":["1"],"types":["integer"],"values":[[1]]}]}`},
+		{"auto on a voter", "GET", "/db/query?level=auto&q=SELECT+1", "", "", 200, `{"results":[{"columns":["1"],"types":["integer"],"values":[[1]]}]}`},
+		{"only the first value counts", "GET", "/db/query?q=SELECT+1&q=SELECT+2", "", "", 200, `{"results":[{"columns":["1"],"types":["integer"],"values":[[1]]}]}`},
+		{"trailing_logs integer", "POST", "/snapshot?trailing_logs=abc", "", "", 400, "trailing_logs is not a valid integer\n"},
+		{"linearizable_timeout duration", "GET", "/db/query?linearizable_timeout=1&q=SELECT+1", "", "", 400, "linearizable_timeout is not a valid duration\n"},
+		{"freshness duration", "GET", "/db/query?freshness=abc&q=SELECT+1", "", "", 400, "freshness is not a valid duration\n"},
 		{"beyond rqlite: min_index", "GET", "/db/query?min_index=x&q=SELECT+1", "", "", 400, "min_index is not a valid index\n"},
-		{"§5 db_timeout ends a long query", "GET", "/db/query?db_timeout=50ms&q=" + query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"), "", "", 200, `{"results":[{"error":"query timeout"}]}`},
+		{"db_timeout ends a long query", "GET", "/db/query?db_timeout=50ms&q=" + query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c"), "", "", 200, `{"results":[{"error":"query timeout"}]}`},
 	})
 }
 
 func RunResults(t *testing.T, url string) {
 	s := newClient(t, url)
 	s.check([]Exchange{
-		{"§3.4 CREATE gives {}", "POST", "/db/execute", jsonType, `["CREATE TABLE foo (id INTEGER PRIMARY KEY, name TEXT, txt TEXT, vc VARCHAR(10), j JSON, d DATE, ts TIMESTAMP, flag BOOLEAN)"]`, 200, `{"results":[{}]}`},
-		{"§3.4 insert", "POST", "/db/execute", jsonType, `[["INSERT INTO foo(name, txt, vc, j, d, ts, flag) VALUES(?, ?, ?, ?, ?, ?, ?)", "a<b", "x'0102'", "x'41'", "x'7b7d'", "2024-01-02", "2024-01-02T03:04:05Z", 0]]`, 200, `{"results":[{"last_insert_id":1,"rows_affected":1}]}`},
-		{"§13.4 DDL repeats the last values", "POST", "/db/execute", jsonType, `["CREATE TABLE bar (x)"]`, 200, `{"results":[{"last_insert_id":1,"rows_affected":1}]}`},
-		{"§3.4 SELECT through execute repeats them too", "POST", "/db/execute", jsonType, `["SELECT * FROM foo"]`, 200, `{"results":[{"last_insert_id":1,"rows_affected":1}]}`},
-		{"§3.4 blobs in text columns come back as strings; dates as RFC 3339; booleans", "GET", "/db/query?q=" + query("SELECT name, txt, vc, j, d, ts, flag FROM foo"), "", "", 200,
+		{"CREATE gives {}", "POST", "/db/execute", jsonType, `["CREATE TABLE foo (id INTEGER PRIMARY KEY, name TEXT, txt TEXT, vc VARCHAR(10), j JSON, d DATE, ts TIMESTAMP, flag BOOLEAN)"]`, 200, `{"results":[{}]}`},
+		{"insert", "POST", "/db/execute", jsonType, `[["INSERT INTO foo(name, txt, vc, j, d, ts, flag) VALUES(?, ?, ?, ?, ?, ?, ?)", "a<b", "x'0102'", "x'41'", "x'7b7d'", "2024-01-02", "2024-01-02T03:04:05Z", 0]]`, 200, `{"results":[{"last_insert_id":1,"rows_affected":1}]}`},
+		{"DDL repeats the last values", "POST", "/db/execute", jsonType, `["CREATE TABLE bar (x)"]`, 200, `{"results":[{"last_insert_id":1,"rows_affected":1}]}`},
+		{"SELECT through execute repeats them too", "POST", "/db/execute", jsonType, `["SELECT * FROM foo"]`, 200, `{"results":[{"last_insert_id":1,"rows_affected":1}]}`},
+		{"blobs in text columns come back as strings; dates as RFC 3339; booleans", "GET", "/db/query?q=" + query("SELECT name, txt, vc, j, d, ts, flag FROM foo"), "", "", 200,
 			`{"results":[{"columns":["name","txt","vc","j","d","ts","flag"],"types":["text","text","varchar(10)","json","date","timestamp","boolean"],"values":[["a\u003cb","\u0001\u0002","A","{}","2024-01-02T00:00:00Z","2024-01-02T03:04:05Z",false]]}]}`},
-		{"§3.4 associative: duplicate names keep the last", "GET", "/db/query?associative&q=" + query("SELECT 1 AS a, 2 AS a, 'z' AS b"), "", "", 200, `{"results":[{"types":{"a":"integer","b":"text"},"rows":[{"a":2,"b":"z"}]}]}`},
-		{"§3.4 associative, no rows", "GET", "/db/query?associative&q=" + query("SELECT id FROM foo WHERE 0"), "", "", 200, `{"results":[{"types":{"id":"integer"},"rows":[]}]}`},
-		{"§3.4 associative error", "GET", "/db/query?associative&q=" + query("SELECT * FROM nosuch"), "", "", 200, `{"results":[{"error":"no such table: nosuch"}]}`},
-		{"§3.4 multi-statement query returns the last", "POST", "/db/query", "text/plain", "SELECT 1; SELECT 2", 200, `{"results":[{"columns":["2"],"types":["integer"],"values":[[2]]}]}`},
-		{"§3.4 multi-statement execute reports the last", "POST", "/db/execute", jsonType, `["INSERT INTO bar VALUES(1); INSERT INTO bar VALUES(2), (3)"]`, 200, `{"results":[{"last_insert_id":3,"rows_affected":2}]}`},
-		{"§6.3 RETURNING returns rows", "POST", "/db/execute", jsonType, `[["INSERT INTO foo(name) VALUES(?) RETURNING id, name", "declan"]]`, 200, `{"results":[{"columns":["id","name"],"types":["integer","text"],"values":[[2,"declan"]]}]}`},
-		{"§6.3 RETURNING, associative", "POST", "/db/execute?associative", jsonType, `["UPDATE foo SET name = 'd2' WHERE id = 2 RETURNING id, name"]`, 200, `{"results":[{"types":{"id":"integer","name":"text"},"rows":[{"id":2,"name":"d2"}]}]}`},
-		{"§6.3 noparse: RETURNING not detected", "POST", "/db/execute?noparse", jsonType, `["DELETE FROM foo WHERE id = 2 RETURNING id"]`, 200, `{"results":[{"last_insert_id":2,"rows_affected":1}]}`},
-		{"§6.3 EXPLAIN through execute returns rows", "POST", "/db/execute", jsonType, `["EXPLAIN QUERY PLAN SELECT * FROM foo WHERE id = 1"]`, 200, `~{"results":[{"columns":["id","parent","notused","detail"]`},
-		{"§3.4 a failed statement has no time, even with timings", "POST", "/db/query?timings", jsonType, `["SELECT * FROM nosuch"]`, 200, `~{"results":[{"error":"no such table: nosuch"}],"time":`},
-		{"§3.4 request-level error", "POST", "/db/execute", jsonType, `["pragma synchronous = off"]`, 200, `{"results":[],"error":"disallowed pragma"}`},
-		{"§3.5 all disallowed forms", "POST", "/db/query", jsonType, `["PRAGMA main.journal_mode(DELETE)"]`, 200, `{"results":[],"error":"disallowed pragma"}`},
-		{"§3.5 wal_checkpoint in any form", "POST", "/db/request", jsonType, `["PRAGMA wal_checkpoint"]`, 200, `{"results":[],"error":"disallowed pragma"}`},
+		{"associative: duplicate names keep the last", "GET", "/db/query?associative&q=" + query("SELECT 1 AS a, 2 AS a, 'z' AS b"), "", "", 200, `{"results":[{"types":{"a":"integer","b":"text"},"rows":[{"a":2,"b":"z"}]}]}`},
+		{"associative, no rows", "GET", "/db/query?associative&q=" + query("SELECT id FROM foo WHERE 0"), "", "", 200, `{"results":[{"types":{"id":"integer"},"rows":[]}]}`},
+		{"associative error", "GET", "/db/query?associative&q=" + query("SELECT * FROM nosuch"), "", "", 200, `{"results":[{"error":"no such table: nosuch"}]}`},
+		{"multi-statement query returns the last", "POST", "/db/query", "text/plain", "SELECT 1; SELECT 2", 200, `{"results":[{"columns":["2"],"types":["integer"],"values":[[2]]}]}`},
+		{"multi-statement execute reports the last", "POST", "/db/execute", jsonType, `["INSERT INTO bar VALUES(1); INSERT INTO bar VALUES(2), (3)"]`, 200, `{"results":[{"last_insert_id":3,"rows_affected":2}]}`},
+		{"RETURNING returns rows", "POST", "/db/execute", jsonType, `[["INSERT INTO foo(name) VALUES(?) RETURNING id, name", "declan"]]`, 200, `{"results":[{"columns":["id","name"],"types":["integer","text"],"values":[[2,"declan"]]}]}`},
+		{"RETURNING, associative", "POST", "/db/execute?associative", jsonType, `["UPDATE foo SET name = 'd2' WHERE id = 2 RETURNING id, name"]`, 200, `{"results":[{"types":{"id":"integer","name":"text"},"rows":[{"id":2,"name":"d2"}]}]}`},
+		{"noparse: RETURNING not detected", "POST", "/db/execute?noparse", jsonType, `["DELETE FROM foo WHERE id = 2 RETURNING id"]`, 200, `{"results":[{"last_insert_id":2,"rows_affected":1}]}`},
+		{"EXPLAIN through execute returns rows", "POST", "/db/execute", jsonType, `["EXPLAIN QUERY PLAN SELECT * FROM foo WHERE id = 1"]`, 200, `~{"results":[{"columns":["id","parent","notused","detail"]`},
+		{"a failed statement has no time, even with timings", "POST", "/db/query?timings", jsonType, `["SELECT * FROM nosuch"]`, 200, `~{"results":[{"error":"no such table: nosuch"}],"time":`},
+		{"request-level error", "POST", "/db/execute", jsonType, `["pragma synchronous = off"]`, 200, `{"results":[],"error":"disallowed pragma"}`},
+		{"all disallowed forms", "POST", "/db/query", jsonType, `["PRAGMA main.journal_mode(DELETE)"]`, 200, `{"results":[],"error":"disallowed pragma"}`},
+		{"wal_checkpoint in any form", "POST", "/db/request", jsonType, `["PRAGMA wal_checkpoint"]`, 200, `{"results":[],"error":"disallowed pragma"}`},
 		{"beyond rqlite: settings that would split replicas", "POST", "/db/execute", jsonType, `["PRAGMA recursive_triggers = ON"]`, 200, `{"results":[],"error":"disallowed pragma"}`},
-		{"§6.2 explicit BEGIN and ROLLBACK", "POST", "/db/execute", jsonType, `["BEGIN", "DELETE FROM foo", "ROLLBACK"]`, 200, `{"results":[{"last_insert_id":2,"rows_affected":1},{"last_insert_id":2,"rows_affected":1},{"last_insert_id":2,"rows_affected":1}]}`},
-		{"§6.2 rows still there", "GET", "/db/query?q=" + query("SELECT count(*) FROM foo"), "", "", 200, `{"results":[{"columns":["count(*)"],"types":["integer"],"values":[[1]]}]}`},
-		{"§6.2 transaction on reads", "POST", "/db/query?transaction", jsonType, `["SELECT 1", "SELECT * FROM nosuch", "SELECT 3"]`, 200, `{"results":[{"columns":["1"],"types":["integer"],"values":[[1]]},{"error":"no such table: nosuch"}]}`},
+		{"explicit BEGIN and ROLLBACK", "POST", "/db/execute", jsonType, `["BEGIN", "DELETE FROM foo", "ROLLBACK"]`, 200, `{"results":[{"last_insert_id":2,"rows_affected":1},{"last_insert_id":2,"rows_affected":1},{"last_insert_id":2,"rows_affected":1}]}`},
+		{"rows still there", "GET", "/db/query?q=" + query("SELECT count(*) FROM foo"), "", "", 200, `{"results":[{"columns":["count(*)"],"types":["integer"],"values":[[1]]}]}`},
+		{"transaction on reads", "POST", "/db/query?transaction", jsonType, `["SELECT 1", "SELECT * FROM nosuch", "SELECT 3"]`, 200, `{"results":[{"columns":["1"],"types":["integer"],"values":[[1]]},{"error":"no such table: nosuch"}]}`},
 	})
 }
 
 func RunRequestEndpoint(t *testing.T, url string) {
 	s := newClient(t, url)
 	s.check([]Exchange{
-		{"§1.4 text body is refused", "POST", "/db/request", "text/plain", `SELECT 1`, 400, "invalid JSON body\n"},
-		{"§1.4 writes and reads mixed", "POST", "/db/request", jsonType, `["CREATE TABLE foo (id INTEGER PRIMARY KEY, name TEXT)", ["INSERT INTO foo(name) VALUES(?)", "fiona"], "SELECT COUNT(*) FROM foo", "bad"]`, 200,
+		{"text body is refused", "POST", "/db/request", "text/plain", `SELECT 1`, 400, "invalid JSON body\n"},
+		{"writes and reads mixed", "POST", "/db/request", jsonType, `["CREATE TABLE foo (id INTEGER PRIMARY KEY, name TEXT)", ["INSERT INTO foo(name) VALUES(?)", "fiona"], "SELECT COUNT(*) FROM foo", "bad"]`, 200,
 			`{"results":[{},{"last_insert_id":1,"rows_affected":1},{"columns":["COUNT(*)"],"types":["integer"],"values":[[1]]},{"error":"near \"bad\": syntax error"}]}`},
-		{"§1.4 read-only request, raft_index absent", "POST", "/db/request?raft_index", jsonType, `["SELECT name FROM foo"]`, 200, `{"results":[{"columns":["name"],"types":["text"],"values":[["fiona"]]}]}`},
-		{"§1.4 strong read goes through the log", "POST", "/db/request?raft_index&level=strong", jsonType, `["SELECT name FROM foo"]`, 200, `~"values":[["fiona"]]}],"raft_index":`},
-		{"§1.4 associative mix", "POST", "/db/request?associative", jsonType, `["INSERT INTO foo(name) VALUES('x')", "SELECT id FROM foo WHERE name = 'x'"]`, 200, `{"results":[{"last_insert_id":2,"rows_affected":1,"rows":null},{"types":{"id":"integer"},"rows":[{"id":2}]}]}`},
-		{"§1.4 transaction", "POST", "/db/request?transaction", jsonType, `["INSERT INTO foo(name) VALUES('y')", "INSERT INTO nosuch VALUES(1)"]`, 200, `{"results":[{"last_insert_id":3,"rows_affected":1},{"error":"no such table: nosuch"}]}`},
-		{"§1.4 rolled back", "POST", "/db/request", jsonType, `["SELECT count(*) FROM foo"]`, 200, `{"results":[{"columns":["count(*)"],"types":["integer"],"values":[[2]]}]}`},
+		{"read-only request, raft_index absent", "POST", "/db/request?raft_index", jsonType, `["SELECT name FROM foo"]`, 200, `{"results":[{"columns":["name"],"types":["text"],"values":[["fiona"]]}]}`},
+		{"strong read goes through the log", "POST", "/db/request?raft_index&level=strong", jsonType, `["SELECT name FROM foo"]`, 200, `~"values":[["fiona"]]}],"raft_index":`},
+		{"associative mix", "POST", "/db/request?associative", jsonType, `["INSERT INTO foo(name) VALUES('x')", "SELECT id FROM foo WHERE name = 'x'"]`, 200, `{"results":[{"last_insert_id":2,"rows_affected":1,"rows":null},{"types":{"id":"integer"},"rows":[{"id":2}]}]}`},
+		{"transaction", "POST", "/db/request?transaction", jsonType, `["INSERT INTO foo(name) VALUES('y')", "INSERT INTO nosuch VALUES(1)"]`, 200, `{"results":[{"last_insert_id":3,"rows_affected":1},{"error":"no such table: nosuch"}]}`},
+		{"rolled back", "POST", "/db/request", jsonType, `["SELECT count(*) FROM foo"]`, 200, `{"results":[{"columns":["count(*)"],"types":["integer"],"values":[[2]]}]}`},
 	})
 }
 
 func RunSQLAnalysis(t *testing.T, url string) {
 	s := newClient(t, url)
 	s.check([]Exchange{
-		{"§1.14 no query", "GET", "/db/sql", "", "", 400, "query not specified\n"},
-		{"§1.14 nothing to rewrite", "GET", "/db/sql?q=" + query("SELECT 1"), "", "", 200, `{"results":[{"original":"SELECT 1"}]}`},
-		{"§1.14 rewritten", "POST", "/db/sql", jsonType, `["SELECT random()"]`, 200, `~{"results":[{"original":"SELECT random()","rewritten":"SELECT `},
-		{"§1.14 norwrandom", "POST", "/db/sql?norwrandom", jsonType, `["SELECT random()"]`, 200, `{"results":[{"original":"SELECT random()"}]}`},
-		{"§1.14 syntax error reported", "GET", "/db/sql?q=" + query("SELEKT 1"), "", "", 200, `{"results":[{"original":"SELEKT 1","error":"near \"SELEKT\": syntax error"}]}`},
-		{"§1.14 CURRENT_TIMESTAMP becomes a value, not a string", "POST", "/db/sql?norwrandom", jsonType, `["INSERT INTO t VALUES(CURRENT_TIMESTAMP)"]`, 200, `~"rewritten":"INSERT INTO t VALUES('`},
+		{"no query", "GET", "/db/sql", "", "", 400, "query not specified\n"},
+		{"nothing to rewrite", "GET", "/db/sql?q=" + query("SELECT 1"), "", "", 200, `{"results":[{"original":"SELECT 1"}]}`},
+		{"rewritten", "POST", "/db/sql", jsonType, `["SELECT random()"]`, 200, `~{"results":[{"original":"SELECT random()","rewritten":"SELECT `},
+		{"norwrandom", "POST", "/db/sql?norwrandom", jsonType, `["SELECT random()"]`, 200, `{"results":[{"original":"SELECT random()"}]}`},
+		{"syntax error reported", "GET", "/db/sql?q=" + query("SELEKT 1"), "", "", 200, `{"results":[{"original":"SELEKT 1","error":"near \"SELEKT\": syntax error"}]}`},
+		{"CURRENT_TIMESTAMP becomes a value, not a string", "POST", "/db/sql?norwrandom", jsonType, `["INSERT INTO t VALUES(CURRENT_TIMESTAMP)"]`, 200, `~"rewritten":"INSERT INTO t VALUES('`},
 	})
 }
 
@@ -145,8 +144,8 @@ func RunBackupLoadBoot(t *testing.T, url string) {
 	s := newClient(t, url)
 	s.check([]Exchange{
 		{"setup", "POST", "/db/execute", jsonType, `["CREATE TABLE foo (id INTEGER PRIMARY KEY, name TEXT)", "INSERT INTO foo(name) VALUES('fiona')"]`, 200, `{"results":[{},{"last_insert_id":1,"rows_affected":1}]}`},
-		{"§1.5 sql dump", "GET", "/db/backup?fmt=SQL", "", "", 200, "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE foo (id INTEGER PRIMARY KEY, name TEXT);\nINSERT INTO \"foo\" VALUES(1,'fiona');\nCOMMIT;\n"},
-		{"§1.5 vacuum with sql", "GET", "/db/backup?fmt=sql&vacuum", "", "", 400, "~invalid backup format"},
+		{"sql dump", "GET", "/db/backup?fmt=SQL", "", "", 200, "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE foo (id INTEGER PRIMARY KEY, name TEXT);\nINSERT INTO \"foo\" VALUES(1,'fiona');\nCOMMIT;\n"},
+		{"vacuum with sql", "GET", "/db/backup?fmt=sql&vacuum", "", "", 400, "~invalid backup format"},
 	})
 	get := func(path string) []byte {
 		resp, err := http.Get(s.url + path)
@@ -186,33 +185,33 @@ func RunBackupLoadBoot(t *testing.T, url string) {
 	// A binary load replaces everything; a SQL load runs the dump and stops at its first error.
 	s.check([]Exchange{
 		{"change after backup", "POST", "/db/execute", jsonType, `["DROP TABLE foo", "CREATE TABLE other (x)"]`, 200, `{"results":[{"last_insert_id":1,"rows_affected":1},{"last_insert_id":1,"rows_affected":1}]}`},
-		{"§1.6 binary load", "POST", "/db/load", "application/octet-stream", string(binary), 200, `{"results":[]}`},
-		{"§1.6 loaded", "GET", "/db/query?q=" + query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name"), "", "", 200, `{"results":[{"columns":["name"],"types":["text"],"values":[["foo"]]}]}`},
-		{"§1.6 garbage that looks like SQLite", "POST", "/db/load", "application/octet-stream", "SQLite format 3\x00 and then nothing valid at all", 400, "~not a usable SQLite database"},
-		{"§1.6 SQL load", "POST", "/db/load", "text/plain", "CREATE TABLE t2 (x); INSERT INTO t2 VALUES(1); INSERT INTO t2 VALUES(2);", 200, `{"results":[{"last_insert_id":2,"rows_affected":1}]}`},
-		{"§1.6 SQL load stops and rolls back", "POST", "/db/load", "text/plain", "INSERT INTO t2 VALUES(3); INSERT INTO nosuch VALUES(1); INSERT INTO t2 VALUES(4);", 200, `{"results":[{"error":"no such table: nosuch"}]}`},
-		{"§1.6 nothing of it stayed", "GET", "/db/query?q=" + query("SELECT count(*) FROM t2"), "", "", 200, `{"results":[{"columns":["count(*)"],"types":["integer"],"values":[[2]]}]}`},
-		{"§1.7 boot refuses non-SQLite", "POST", "/boot", "application/octet-stream", "hello", 400, "invalid SQLite data\n"},
-		{"§1.7 boot", "POST", "/boot", "application/octet-stream", string(vac), 200, ""},
-		{"§1.7 booted", "GET", "/db/query?q=" + query("SELECT name FROM foo"), "", "", 200, `{"results":[{"columns":["name"],"types":["text"],"values":[["fiona"]]}]}`},
-		{"§1.7 writes after boot", "POST", "/db/execute", jsonType, `["INSERT INTO foo(name) VALUES('after')"]`, 200, `{"results":[{"last_insert_id":2,"rows_affected":1}]}`},
-		{"§1.8 snapshot", "POST", "/snapshot", "", "", 200, ""},
-		{"§1.8 nothing new", "POST", "/snapshot", "", "", 204, ""},
-		{"§1.8 reap", "POST", "/reap", "", "", 200, `{"snapshots_reaped":0,"wals_checkpointed":1}`},
+		{"binary load", "POST", "/db/load", "application/octet-stream", string(binary), 200, `{"results":[]}`},
+		{"loaded", "GET", "/db/query?q=" + query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name"), "", "", 200, `{"results":[{"columns":["name"],"types":["text"],"values":[["foo"]]}]}`},
+		{"garbage that looks like SQLite", "POST", "/db/load", "application/octet-stream", "SQLite format 3\x00 and then nothing valid at all", 400, "~not a usable SQLite database"},
+		{"SQL load", "POST", "/db/load", "text/plain", "CREATE TABLE t2 (x); INSERT INTO t2 VALUES(1); INSERT INTO t2 VALUES(2);", 200, `{"results":[{"last_insert_id":2,"rows_affected":1}]}`},
+		{"SQL load stops and rolls back", "POST", "/db/load", "text/plain", "INSERT INTO t2 VALUES(3); INSERT INTO nosuch VALUES(1); INSERT INTO t2 VALUES(4);", 200, `{"results":[{"error":"no such table: nosuch"}]}`},
+		{"nothing of it stayed", "GET", "/db/query?q=" + query("SELECT count(*) FROM t2"), "", "", 200, `{"results":[{"columns":["count(*)"],"types":["integer"],"values":[[2]]}]}`},
+		{"boot refuses non-SQLite", "POST", "/boot", "application/octet-stream", "hello", 400, "invalid SQLite data\n"},
+		{"boot", "POST", "/boot", "application/octet-stream", string(vac), 200, ""},
+		{"booted", "GET", "/db/query?q=" + query("SELECT name FROM foo"), "", "", 200, `{"results":[{"columns":["name"],"types":["text"],"values":[["fiona"]]}]}`},
+		{"writes after boot", "POST", "/db/execute", jsonType, `["INSERT INTO foo(name) VALUES('after')"]`, 200, `{"results":[{"last_insert_id":2,"rows_affected":1}]}`},
+		{"snapshot", "POST", "/snapshot", "", "", 200, ""},
+		{"nothing new", "POST", "/snapshot", "", "", 204, ""},
+		{"reap", "POST", "/reap", "", "", 200, `{"snapshots_reaped":0,"wals_checkpointed":1}`},
 	})
 }
 
 func RunLeaderAndVars(t *testing.T, url string) {
 	s := newClient(t, url)
 	s.check([]Exchange{
-		{"§1.12 GET leader", "GET", "/leader", "", "", 200, `~{"id":"n1","api_addr":"http://`},
-		{"§1.12 step down with nobody to hand to", "POST", "/leader?wait", "", "", 500, "~stepdown: "},
-		{"§1.12 step down to itself", "POST", "/leader", jsonType, `{"id":"n1"}`, 500, "stepdown: cannot step down to the current Leader\n"},
-		{"§1.12 unknown target", "POST", "/leader", jsonType, `{"id":"nosuch"}`, 500, "~nosuch"},
-		{"§1.15 vars", "GET", "/debug/vars", "", "", 200, `~"memstats":`},
-		{"§1.15 vars key", "GET", "/debug/vars?key=cmdline", "", "", 200, "~\"cmdline\": ["},
-		{"§1.1 pprof index", "GET", "/debug/pprof/", "", "", 200, "~goroutine"},
-		{"§1.1 licenses", "GET", "/licenses", "", "", 200, "~SQLite"},
+		{"GET leader", "GET", "/leader", "", "", 200, `~{"id":"n1","api_addr":"http://`},
+		{"step down with nobody to hand to", "POST", "/leader?wait", "", "", 500, "~stepdown: "},
+		{"step down to itself", "POST", "/leader", jsonType, `{"id":"n1"}`, 500, "stepdown: cannot step down to the current Leader\n"},
+		{"unknown target", "POST", "/leader", jsonType, `{"id":"nosuch"}`, 500, "~nosuch"},
+		{"vars", "GET", "/debug/vars", "", "", 200, `~"memstats":`},
+		{"vars key", "GET", "/debug/vars?key=cmdline", "", "", 200, "~\"cmdline\": ["},
+		{"pprof index", "GET", "/debug/pprof/", "", "", 200, "~goroutine"},
+		{"licenses", "GET", "/licenses", "", "", 200, "~SQLite"},
 	})
 }
 
@@ -220,8 +219,8 @@ func RunQueuedWrites(t *testing.T, url string) {
 	s := newClient(t, url)
 	s.check([]Exchange{
 		{"setup", "POST", "/db/execute", jsonType, `["CREATE TABLE q (id INTEGER PRIMARY KEY, v)"]`, 200, `{"results":[{}]}`},
-		{"§6.1 empty list without wait", "POST", "/db/execute?queue", jsonType, `[]`, 400, "no statements\n"},
-		{"§6.1 text is not supported", "POST", "/db/execute?queue", "text/plain", `INSERT INTO q(v) VALUES(1)`, 400, "invalid JSON body\n"},
+		{"empty list without wait", "POST", "/db/execute?queue", jsonType, `[]`, 400, "no statements\n"},
+		{"text is not supported", "POST", "/db/execute?queue", "text/plain", `INSERT INTO q(v) VALUES(1)`, 400, "invalid JSON body\n"},
 	})
 	var seqs []int64
 	for i := 0; i < 5; i++ {
@@ -251,9 +250,9 @@ func RunQueuedWrites(t *testing.T, url string) {
 		t.Fatalf("an empty queued write without wait: %d %s", code, body)
 	}
 	s.check([]Exchange{
-		{"§6.1 all written", "GET", "/db/query?q=" + query("SELECT count(*) FROM q"), "", "", 200, `{"results":[{"columns":["count(*)"],"types":["integer"],"values":[[5]]}]}`},
-		{"§6.1 wait timeout", "POST", "/db/execute?queue&wait&timeout=1ns", jsonType, `[["INSERT INTO q(v) VALUES(?)", 2]]`, 408, "queue wait timeout\n"},
-		{"§6.1 sequence number in status", "GET", "/status?key=http.queue._default.batch_size", "", "", 200, `128`},
+		{"all written", "GET", "/db/query?q=" + query("SELECT count(*) FROM q"), "", "", 200, `{"results":[{"columns":["count(*)"],"types":["integer"],"values":[[5]]}]}`},
+		{"wait timeout", "POST", "/db/execute?queue&wait&timeout=1ns", jsonType, `[["INSERT INTO q(v) VALUES(?)", 2]]`, 408, "queue wait timeout\n"},
+		{"sequence number in status", "GET", "/status?key=http.queue._default.batch_size", "", "", 200, `128`},
 	})
 }
 
