@@ -7,6 +7,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/errcode"
 	"github.com/raftlite/raftlite/nodecall"
 	"github.com/raftlite/raftlite/raftlog"
 	"github.com/raftlite/raftlite/raftnode"
@@ -90,6 +92,11 @@ func New(cfg Config, raftID uint64, rlog *raftlog.Log, members *Membership, clus
 	cl := &Cluster{cfg: cfg, log: cfg.Logger, raftID: raftID, rlog: rlog, members: members, replayedUpTo: replayedUpTo,
 		stopc: make(chan struct{})}
 	cl.join = &joiner{cl: cl, contact: make(chan string, 1), notified: map[string]*command.Member{}}
+	if cl.cfg.ResolveHTTP == nil {
+		cl.cfg.ResolveHTTP = func(_ context.Context, base string) (string, error) {
+			return "", fmt.Errorf("%s: this node cannot resolve HTTP addresses; give a Raft address", base)
+		}
+	}
 	cl.clusterID.Store(clusterID)
 	cl.recovery = &recoverer{cl: cl}
 	return cl
@@ -156,8 +163,26 @@ func (cl *Cluster) Restore(encoded []byte, cs *raftpb.ConfState) error {
 // Name is the node-id of the member with Raft ID id (its hex Raft ID if unknown).
 func (cl *Cluster) Name(id uint64) string { return cl.members.NodeIDs([]uint64{id})[0] }
 
-// Start makes this node a member (joiner.go). It returns once raft runs; the node may not know a leader yet.
-func (cl *Cluster) Start(ctx context.Context) error { return cl.join.start(ctx) }
+// Start makes this node a member (joiner.go). It returns once raft runs; the node may not know a leader
+// yet. Stop ends it: Start then returns.
+func (cl *Cluster) Start(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-cl.stopc:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := cl.join.start(ctx)
+	select {
+	case <-cl.stopc:
+		return errcode.ErrStopped
+	default:
+	}
+	return err
+}
 
 // JoinThrough asks the node at target (an HTTP or a Raft address) to add this node to its cluster, or to
 // update its entry.

@@ -10,7 +10,13 @@ import (
 // membership and the transport, and how a proposal is recognised in the log.
 
 // startRaft starts the raft node (bootstrapping it with peers, if given) and the apply loop.
+// It is refused once Close has begun, so that nothing starts that Close would not stop.
 func (s *Store) startRaft(peers []raft.Peer) error {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	if s.stopped.Load() {
+		return ErrStopped
+	}
 	if err := s.node.Start(peers); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +56,7 @@ type Store struct {
 	applied *raftnode.AppliedIndex // how far the apply loop has processed entries
 	fsm     *fsm.FSM
 	stopc   chan struct{}
+	startMu sync.Mutex // Close waits for a startRaft under way, and startRaft refuses once Close began
 	stopped atomic.Bool
 	started time.Time
 	fatal   chan error // a loop hit an unrecoverable error
@@ -215,7 +217,10 @@ func (s *Store) Start(ctx context.Context) error { return s.cluster.Start(ctx) }
 // Close stops the node. It first leaves the cluster gracefully (cluster.Leave): a leader hands leadership
 // over, and with -raft-cluster-remove-shutdown the node removes itself.
 func (s *Store) Close(ctx context.Context) error {
-	if s.stopped.Swap(true) {
+	s.startMu.Lock()
+	already := s.stopped.Swap(true)
+	s.startMu.Unlock()
+	if already {
 		return nil
 	}
 	s.cluster.Leave(ctx, s.cfg.RemoveOnShutdown)
