@@ -22,7 +22,9 @@ type Config struct {
 	HTTPAddr string // advertised HTTP address, host:port
 	HTTPS    bool   // the HTTP API is served over TLS
 	Listener net.Listener
-	Dial     transport.Dialer
+	// NewTransport, if set, makes the node's transport instead of package transport on Listener (tests).
+	NewTransport func(raftID uint64, h transport.Handler) (Transport, error)
+	Dial         transport.Dialer
 	// ResolveHTTP asks the node whose HTTP API is at base (http://host:port) for its Raft address, to
 	// resolve a -join target given as an HTTP address.
 	ResolveHTTP func(ctx context.Context, base string) (string, error)
@@ -75,7 +77,7 @@ func (c *Config) setDefaults() error {
 	if c.NodeID == "" {
 		c.NodeID = c.RaftAddr
 	}
-	if c.Listener == nil {
+	if c.Listener == nil && c.NewTransport == nil {
 		return errors.New("no Raft listener")
 	}
 	if c.JoinAttempts <= 0 {

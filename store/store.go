@@ -51,7 +51,7 @@ type Store struct {
 	rlog    *raftlog.Log
 	node    *raftnode.Node
 	cluster *cluster.Cluster
-	tr      *transport.Transport
+	tr      Transport
 	calls   *nodecall.Client
 	applied *raftnode.AppliedIndex // how far the apply loop has processed entries
 	fsm     *fsm.FSM
@@ -60,6 +60,17 @@ type Store struct {
 	stopped atomic.Bool
 	started time.Time
 	fatal   chan error // a loop hit an unrecoverable error
+}
+
+// Transport carries the node's traffic: raft messages, snapshots and internal calls. Package transport's,
+// over TCP on Config.Listener, is the real one; tests of several nodes in one process give an in-memory
+// one (Config.NewTransport).
+type Transport interface {
+	cluster.Transport // calls, peers and the cluster ID
+	Send(msgs []*raftpb.Message)
+	Snapshots() (sent, bytesSent, received, bytesReceived uint64)
+	Start()
+	Close() error
 }
 
 // Open opens the node's database and Raft log and starts listening on the Raft port. Start makes it run.
@@ -130,12 +141,16 @@ func Open(cfg Config) (*Store, error) {
 		Members: func() int { return len(s.cluster.Members().List()) }, Restore: s.cluster.Restore, Name: s.cluster.Name,
 		Logger: s.log, Fail: s.fail,
 	}, s.db, s.node, rlog)
-	s.tr, err = transport.New(transport.Config{
-		ID: raftID, NodeID: cfg.NodeID, Addr: cfg.RaftAddr, Listener: cfg.Listener, Dial: cfg.Dial,
-		Handler: (*handler)(s), Logger: s.log,
-		// An entry is at most maxEntrySize; a frame claiming much more comes from a broken or hostile peer.
-		MaxFrame: maxEntrySize + 32<<20,
-	})
+	if cfg.NewTransport != nil {
+		s.tr, err = cfg.NewTransport(raftID, (*handler)(s))
+	} else {
+		s.tr, err = transport.New(transport.Config{
+			ID: raftID, NodeID: cfg.NodeID, Addr: cfg.RaftAddr, Listener: cfg.Listener, Dial: cfg.Dial,
+			Handler: (*handler)(s), Logger: s.log,
+			// An entry is at most maxEntrySize; a frame claiming much more comes from a broken or hostile peer.
+			MaxFrame: maxEntrySize + 32<<20,
+		})
+	}
 	if err != nil {
 		s.db.Close()
 		rlog.Close()

@@ -24,6 +24,7 @@ var allowed = map[string][]string{
 	"errcode":            nil,
 	"command":            nil,
 	"internal/fsync":     nil,
+	"internal/memnet":    {"errcode", "transport"},
 	"db":                 {"command", "sqlpolicy", "sqlscan"},
 	"raftlog":            nil,
 	"transport":          {"errcode"},
