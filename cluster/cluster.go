@@ -84,6 +84,10 @@ type Cluster struct {
 	promo         promotion
 	recovery      *recoverer
 	stopc         chan struct{}
+	// background holds the work the cluster does on its own (refreshing this node's entry, a step-down
+	// nobody waits for); Stop waits for it. bgMu orders starting such work against Stop.
+	background sync.WaitGroup
+	bgMu       sync.Mutex
 }
 
 // New prepares this node's part in the cluster: raftID and the log are this data directory's, members the
@@ -108,13 +112,41 @@ func (cl *Cluster) Attach(node *raftnode.Node, tr Transport, calls *nodecall.Cli
 	cl.node, cl.tr, cl.calls, cl.startRaft, cl.dbApplied = node, tr, calls, startRaft, dbApplied
 }
 
-// Stop ends the cluster's own work (joining, refreshing this node's entry, recovery waits).
+// Stop ends the cluster's own work (joining, refreshing this node's entry, recovery waits) and waits
+// for it.
 func (cl *Cluster) Stop() {
+	cl.bgMu.Lock()
 	select {
 	case <-cl.stopc:
 	default:
 		close(cl.stopc)
 	}
+	cl.bgMu.Unlock()
+	cl.background.Wait()
+}
+
+// goBackground runs f on a goroutine of the cluster's own, unless the cluster has stopped.
+func (cl *Cluster) goBackground(f func()) {
+	cl.bgMu.Lock()
+	defer cl.bgMu.Unlock()
+	select {
+	case <-cl.stopc:
+	default:
+		cl.background.Go(f)
+	}
+}
+
+// stopContext is a context that ends when the cluster stops; cancel releases it.
+func (cl *Cluster) stopContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-cl.stopc:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // Members is the membership.

@@ -270,15 +270,8 @@ func (j *joiner) bootstrapExpect(ctx context.Context) error {
 // refreshMembership runs on a restarted node until its entry matches this start's configuration, or the
 // node is not a member (a removed node without -join stays out), or the store stops.
 func (j *joiner) refreshMembership() {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := j.cl.stopContext()
 	defer cancel()
-	go func() {
-		select {
-		case <-j.cl.stopc:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	warned := false
 	for {
 		self := j.cl.selfMember()
@@ -353,7 +346,7 @@ func (j *joiner) start(ctx context.Context) error {
 			return err
 		}
 		// Already a member: its entry changes only if its addresses or suffrage did (refresh.go).
-		go j.refreshMembership()
+		j.cl.goBackground(j.refreshMembership)
 		return nil
 	}
 	if _, err := os.Stat(j.cl.recovery.peersPath()); err == nil {

@@ -126,7 +126,11 @@ func (cl *Cluster) stepdownLocal(ctx context.Context, nodeID string, wait bool) 
 		to = m.GetRaftId()
 	}
 	if !wait {
-		go cl.TransferLeadership(context.Background(), to)
+		cl.goBackground(func() {
+			ctx, cancel := cl.stopContext()
+			defer cancel()
+			cl.TransferLeadership(ctx, to)
+		})
 		return nil
 	}
 	return cl.TransferLeadership(ctx, to)

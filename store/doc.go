@@ -1,8 +1,8 @@
-// Package store is raftlite's replicated state machine: it runs one etcd raft node, persists its log,
-// applies committed requests to the SQLite database, serves reads at each consistency level, and forms,
-// grows, shrinks and heals the cluster (join, bootstrap, remove, snapshots, log compaction).
+// Package store is one node of raftlite as the HTTP API uses it. It wires together the raft node (package
+// raftnode), the state machine (package fsm), the cluster (package cluster) and a transport, and serves
+// what the API asks: writes through the log, reads at each consistency level, forwarding to the leader,
+// loads, boots and backups, and the node's status.
 //
-// Goroutines: the raft loop owns the raft.RawNode and handles every Ready (persist, send, hand committed
-// entries on); the apply loop applies them to the database in batches and wakes waiting callers; a
-// compaction ticker asks the apply loop to snapshot. Nothing else touches the RawNode.
+// Goroutines: each component owns its own (the raft loop in raftnode, the apply loop in fsm, joins and
+// refreshes in cluster, the transport's streams); Close stops them all, in order, and waits for them.
 package store
