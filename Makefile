@@ -24,7 +24,7 @@ test:
 	go test $(GOFLAGS_TAGS) -count=1 ./...
 
 race:
-	go test $(GOFLAGS_TAGS) -race ./db/ ./raftlog/ ./transport/ ./store/ ./api/ ./auth/ ./tlsconfig/ ./shell/
+	go test $(GOFLAGS_TAGS) -race ./db/ ./raftlog/ ./transport/ ./raftnode/ ./fsm/ ./cluster/ ./nodecall/ ./store/ ./api/ ./auth/ ./tlsconfig/ ./shell/
 
 bench: build
 	./raftlite-bench -raftlited ./raftlited
