@@ -15,14 +15,30 @@ import (
 
 var screenshots = flag.String("screenshots", "", "write a screenshot of each console view into this directory")
 
-// chromium finds the browser; .ci/run installs Debian's chromium package.
+// chromium finds the browser: $RAFTLITE_CHROMIUM, else chromium (or chromium-browser, google-chrome) on
+// PATH, else the one scripts/test-deps.sh unpacks for a user who is not root. make test runs that script
+// first, and puts its bin directory on PATH.
 func chromium(t *testing.T) string {
+	if path := os.Getenv("RAFTLITE_CHROMIUM"); path != "" {
+		return path
+	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if path, err := exec.LookPath(name); err == nil {
 			return path
 		}
 	}
-	t.Fatal("no chromium on PATH: install Debian's chromium package (.ci/run does)")
+	tools := os.Getenv("RAFTLITE_TOOLS")
+	if tools == "" {
+		if cache, err := os.UserCacheDir(); err == nil {
+			tools = filepath.Join(cache, "raftlite", "tools")
+		}
+	}
+	if path := filepath.Join(tools, "bin", "chromium"); tools != "" {
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+	}
+	t.Fatal("TestConsole needs headless Chromium, which is not installed: run scripts/test-deps.sh (make test does), or set RAFTLITE_CHROMIUM to a Chromium binary")
 	return ""
 }
 
@@ -38,8 +54,12 @@ func TestConsole(t *testing.T) {
 		"CREATE INDEX pets_species ON pets(species)",
 		"INSERT INTO pets(name, species) VALUES ('fiona', 'cat'), ('rex', 'dog'), ('nemo', NULL)")
 
+	// chromedp's defaults include --headless, --no-first-run, --disable-background-networking and
+	// --disable-sync; the network here is closed, so nothing else may reach out either.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1100, 700))
+		chromedp.Headless, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1100, 700))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(alloc)

@@ -1,24 +1,48 @@
 package system_test
 
 import (
+	"bufio"
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// mountTmpfs puts a small tmpfs at dir, for the length of the test. It needs root (CI runs as root).
-func mountTmpfs(t *testing.T, dir string, size string) {
+// smallDisks gives n a database directory and a Raft log directory on small filesystems of their own: two
+// tmpfs of size each, mounted at n.dir and n.dir/raft in a mount namespace, inside a user namespace
+// (unshare -Urm), so that no root is needed. A holder process keeps the namespaces for the length of the
+// test, and n's process enters them (nsenter) each time it starts: the filesystems and their contents
+// outlive a restart of the node, as a disk would. Root and other users take the same path.
+//
+// The returned path is where this process sees n.dir as n does: the holder's root, seen through /proc.
+func smallDisks(t *testing.T, n *node, size string) string {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(n.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("this test needs root, to mount a small tmpfs for a node's data: mount: %v: %s", err, out)
+	const script = `mount -t tmpfs -o size="$2" tmpfs "$1" && mkdir "$1/raft" && mount -t tmpfs -o size="$2" tmpfs "$1/raft" && echo mounted && exec sleep infinity`
+	holder := exec.Command("unshare", "-Urm", "sh", "-c", script, "sh", n.dir, size)
+	var stderr bytes.Buffer
+	holder.Stderr = &stderr
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	if err := holder.Start(); err != nil {
+		t.Fatalf("the disk-full test mounts tmpfs filesystems in a user namespace: unshare: %v", err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "mounted\n" {
+		holder.Wait()
+		t.Fatalf("mounting tmpfs filesystems in a user namespace (unshare -Urm, which needs user namespaces enabled): %s", stderr.String())
+	}
+	pid := strconv.Itoa(holder.Process.Pid)
+	n.prefix = []string{"nsenter", "-t", pid, "-U", "-m", "--preserve-credentials", "--"}
+	return filepath.Join("/proc", pid, "root", n.dir)
 }
 
 // fill writes into dir until the filesystem is full, and returns the filler's path.
@@ -67,8 +91,7 @@ func diskFull(t *testing.T, leads bool, filled string) {
 	waitLeader(t, n1)
 	n2 := newNode(t, "n2", "-join", n1.raftAddr).start()
 	n3 := newNode(t, "n3", "-join", n1.raftAddr)
-	mountTmpfs(t, n3.dir, "48m")
-	mountTmpfs(t, filepath.Join(n3.dir, "raft"), "48m")
+	n3dir := smallDisks(t, n3, "48m")
 	n3.start()
 	nodes := []*node{n1, n2, n3}
 	waitVoters(t, nodes, 3)
@@ -102,9 +125,9 @@ func diskFull(t *testing.T, leads bool, filled string) {
 		}
 	}()
 	time.Sleep(500 * time.Millisecond)
-	dir := n3.dir
+	dir := n3dir
 	if filled == "raft" {
-		dir = filepath.Join(n3.dir, "raft")
+		dir = filepath.Join(n3dir, "raft")
 	}
 	filler := fill(t, dir)
 	t.Logf("n3's %s filesystem is full", filled)

@@ -70,6 +70,7 @@ type node struct {
 	raftAdv  string // advertised Raft address (a fault proxy), if not raftAddr
 	flags    []string
 	env      []string // extra environment
+	prefix   []string // a command that runs raftlited (given as its arguments), as nsenter does; none if empty
 	logPath  string
 	scheme   string       // "https" for a node serving TLS; "" means http
 	hc       *http.Client // for a secured node: trusts its CA and sends credentials
@@ -126,7 +127,8 @@ func (n *node) args() []string {
 
 // command is the node's process, not started.
 func (n *node) command() *exec.Cmd {
-	cmd := exec.Command(raftlitedBin, n.args()...)
+	argv := append(append(append([]string{}, n.prefix...), raftlitedBin), n.args()...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), n.env...)
 	return cmd
 }
