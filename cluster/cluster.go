@@ -76,6 +76,7 @@ type Cluster struct {
 	// changes up to it that raft hands out again are not news.
 	dbApplied    func() uint64
 	replayedUpTo uint64
+	leaderLog    leaderLog // events.go
 
 	clusterID     atomic.Uint64 // see clusterid.go; 0 until the node bootstraps or joins
 	foreignWarned atomic.Int64  // unix nanos of the last warnForeignCluster
@@ -189,6 +190,7 @@ func (cl *Cluster) Restore(encoded []byte, cs *raftpb.ConfState) error {
 			cl.tr.RemovePeer(id)
 		}
 	}
+	cl.reportLeader()
 	return nil
 }
 

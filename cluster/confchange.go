@@ -1,9 +1,6 @@
 package cluster
 
 import (
-	"context"
-	"log/slog"
-
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
@@ -20,11 +17,14 @@ func (cl *Cluster) ApplyConfChange(rn *raft.RawNode, e *raftpb.Entry) raftnode.A
 		return raftnode.AppliedConf{Index: e.GetIndex(), CS: cl.members.ConfState(), Membership: cl.members.Encode()}
 	}
 	wasVoter := IsVoter(cl.members.ConfState(), cl.raftID)
+	wasMember := wasVoter || IsLearner(cl.members.ConfState(), cl.raftID)
 	cs := cl.members.ConfState()
+	what := describeConfChange(cl.members, cs, changes, added)
+	cancelled := false
 	if err := checkConfChange(rn, cc); err != nil {
 		// Not handed to raft (confcheck.go): the configuration stays as it is, on every node alike.
 		cl.log.Warn("cancelling a membership change that would leave an invalid configuration", "index", e.GetIndex(), "err", err)
-		changes, added = nil, nil
+		changes, added, cancelled = nil, nil, true
 	} else {
 		cs = rn.ApplyConfChange(cc)
 	}
@@ -49,10 +49,9 @@ func (cl *Cluster) ApplyConfChange(rn *raft.RawNode, e *raftpb.Entry) raftnode.A
 			cl.tr.SetPeer(id, m.GetNodeId(), m.GetRaftAddr())
 		}
 	}
-	level := slog.LevelInfo
-	if replayed {
-		level = slog.LevelDebug
+	if !cancelled {
+		cl.logConfChange(e.GetIndex(), what, replayed || !wasMember, cs)
 	}
-	cl.log.Log(context.Background(), level, "membership changed", "index", e.GetIndex(), "voters", cl.members.NodeIDs(cs.GetVoters()), "learners", cl.members.NodeIDs(cs.GetLearners()))
+	cl.reportLeader()
 	return raftnode.AppliedConf{Index: e.GetIndex(), CS: cs, Membership: cl.members.Encode()}
 }

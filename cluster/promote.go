@@ -102,5 +102,5 @@ func (cl *Cluster) Promote(t *raftnode.Turn) {
 	if !t.ProposeConfChange(cc) {
 		return // not leader any more, or a transfer began: the next check tries again
 	}
-	cl.log.Info("promoting caught-up learners to voters", "nodes", names, "voters_after", len(cs.GetVoters())+len(ready))
+	cl.log.Debug("promoting caught-up learners to voters", "nodes", names, "voters_after", len(cs.GetVoters())+len(ready))
 }

@@ -209,7 +209,7 @@ func (r *recoverer) decide(ctx context.Context, peers []peerEntry, states map[st
 		}
 		if st.RaftID != r.cl.raftID && st.Commit > 0 {
 			if term, compacted := r.termAt(st.Commit); !compacted && term != st.CommitTerm {
-				r.cl.log.Error("peers.json recovery: a survivor knows entries committed that this log lacks; it is left out and must rejoin empty", "node", p.ID)
+				r.cl.log.Error("peers.json recovery: a survivor knows entries committed that this log lacks; it is left out and must rejoin empty", "survivor", p.ID)
 				continue
 			}
 		}

@@ -425,7 +425,11 @@ type Command struct {
 	Seed    uint64   `protobuf:"varint,5,opt,name=seed,proto3" json:"seed,omitempty"`
 	Request *Request `protobuf:"bytes,6,opt,name=request,proto3" json:"request,omitempty"`
 	// load is the gzipped SQLite file of a TYPE_LOAD command.
-	Load          []byte `protobuf:"bytes,7,opt,name=load,proto3" json:"load,omitempty"`
+	Load []byte `protobuf:"bytes,7,opt,name=load,proto3" json:"load,omitempty"`
+	// step_limit bounds the SQLite virtual machine instructions the request may run when applied; the leader
+	// sets it from its -apply-step-limit, so every replica stops a runaway write at the same instruction.
+	// 0 (entries written before the field existed) means the built-in default.
+	StepLimit     int64 `protobuf:"varint,8,opt,name=step_limit,json=stepLimit,proto3" json:"step_limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -507,6 +511,13 @@ func (x *Command) GetLoad() []byte {
 		return x.Load
 	}
 	return nil
+}
+
+func (x *Command) GetStepLimit() int64 {
+	if x != nil {
+		return x.StepLimit
+	}
+	return 0
 }
 
 // Value is one column value of a result row. No value set means NULL.
@@ -1785,7 +1796,7 @@ const file_command_proto_rawDesc = "" +
 	"\vtransaction\x18\x03 \x01(\bR\vtransaction\x12\"\n" +
 	"\rdb_timeout_ns\x18\x04 \x01(\x03R\vdbTimeoutNs\x12'\n" +
 	"\x0fqualify_columns\x18\x05 \x01(\bR\x0equalifyColumns\x12*\n" +
-	"\x11rollback_on_error\x18\x06 \x01(\bR\x0frollbackOnError\"\xb0\x02\n" +
+	"\x11rollback_on_error\x18\x06 \x01(\bR\x0frollbackOnError\"\xcf\x02\n" +
 	"\aCommand\x122\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1e.raftlite.command.Command.TypeR\x04type\x12\x1a\n" +
 	"\bproposer\x18\x02 \x01(\x04R\bproposer\x12\x0e\n" +
@@ -1793,7 +1804,9 @@ const file_command_proto_rawDesc = "" +
 	"\vnow_unix_ms\x18\x04 \x01(\x03R\tnowUnixMs\x12\x12\n" +
 	"\x04seed\x18\x05 \x01(\x04R\x04seed\x123\n" +
 	"\arequest\x18\x06 \x01(\v2\x19.raftlite.command.RequestR\arequest\x12\x12\n" +
-	"\x04load\x18\a \x01(\fR\x04load\"H\n" +
+	"\x04load\x18\a \x01(\fR\x04load\x12\x1d\n" +
+	"\n" +
+	"step_limit\x18\b \x01(\x03R\tstepLimit\"H\n" +
 	"\x04Type\x12\x10\n" +
 	"\fTYPE_UNKNOWN\x10\x00\x12\x10\n" +
 	"\fTYPE_REQUEST\x10\x01\x12\r\n" +

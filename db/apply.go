@@ -12,6 +12,8 @@ import (
 type Env struct {
 	NowUnixMs int64
 	Seed      uint64
+	// StepLimit bounds the SQLite instructions of the request (DefaultApplyStepLimit if 0).
+	StepLimit int64
 }
 
 // Op is one committed log entry to apply.
@@ -195,8 +197,8 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 		if op.Request != nil {
 			w.seed(op.Env)
 			w.startRequest()
-			w.steps.limit(applyStepLimit)
-			res, rb, err := d.applyRequest(k, op.Request, outcomes)
+			w.steps.limit(stepLimit(op.Env))
+			res, rb, err := d.applyRequest(k, op.Index, op.Request, outcomes)
 			w.steps.lift()
 			if err != nil || rb != nil {
 				d.abort()
@@ -242,7 +244,7 @@ func (d *DB) abort() {
 	}
 }
 
-func (d *DB) applyRequest(k int, req *command.Request, outcomes map[stmtKey]Result) (OpResult, *rollback, error) {
+func (d *DB) applyRequest(k int, index uint64, req *command.Request, outcomes map[stmtKey]Result) (OpResult, *rollback, error) {
 	w := d.w
 	s := &session{ctx: context.Background(), conn: w.conn, stmts: d.wstmts, writer: w, qualify: req.GetQualifyColumns(),
 		budget: newResultBudget(applyResultBytes)}
@@ -253,10 +255,10 @@ func (d *DB) applyRequest(k int, req *command.Request, outcomes map[stmtKey]Resu
 		}
 	}
 	var res OpResult
-	stopped := false // a statement hit applyStepLimit: the rest of the request is not run
+	stopped := false // a statement hit the step limit: the rest of the request is not run
 	for j, st := range req.GetStatements() {
 		if stopped {
-			res.Results = append(res.Results, stepLimitResult(req.GetMode()))
+			res.Results = append(res.Results, stepLimitResult(req.GetMode(), w.steps.max))
 			continue
 		}
 		r, recorded := outcomes[stmtKey{k, j}]
@@ -269,7 +271,10 @@ func (d *DB) applyRequest(k int, req *command.Request, outcomes map[stmtKey]Resu
 		}
 		if !recorded {
 			var err error
-			if r, err = s.run(st, req.GetMode()); err != nil {
+			a := d.startApplying(index, st.GetSql())
+			r, err = s.run(st, req.GetMode())
+			d.doneApplying(a)
+			if err != nil {
 				return OpResult{}, nil, err
 			}
 			if w.conn.AutoCommit() {
@@ -277,7 +282,7 @@ func (d *DB) applyRequest(k int, req *command.Request, outcomes map[stmtKey]Resu
 			}
 		}
 		res.Results = append(res.Results, r)
-		stopped = r.stoppedBySteps()
+		stopped = r.stoppedBySteps(w.steps.max)
 		if atomic && r.failed() {
 			if err := w.exec("ROLLBACK TO " + requestSavepoint + "; RELEASE " + requestSavepoint); err != nil {
 				return OpResult{}, nil, err

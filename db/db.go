@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -22,7 +23,10 @@ type Options struct {
 	// beyond it the statement fails with a clear error instead of the node running out of memory.
 	// 0 means DefaultMaxResultBytes; negative, no limit.
 	MaxResultBytes int64
-	Logger         *slog.Logger
+	// SlowApply: a statement applied from the log that takes this long or longer is logged, with its
+	// text and duration (every write waits behind it). 0: none is.
+	SlowApply time.Duration
+	Logger    *slog.Logger
 }
 
 // State is the node's bookkeeping stored in the database: the last applied log entry, and the cluster
@@ -52,6 +56,8 @@ type DB struct {
 	wstmts *stmtCache
 
 	state atomic.Pointer[State]
+	// applying is the statement the writer runs for a committed entry now (Applying).
+	applying atomic.Pointer[Applying]
 }
 
 // Open opens (creating if needed) the database at path.

@@ -211,7 +211,7 @@ func (s *session) statementError(err error, mode command.Mode) (Result, error) {
 	msg := err.Error()
 	if s.writer != nil {
 		if s.writer.steps.stopped(err) {
-			msg = stepLimitError()
+			msg = stepLimitError(s.writer.steps.max)
 		} else if isEnvironmental(err) {
 			return Result{}, err
 		}

@@ -46,37 +46,51 @@ import (
 	"github.com/raftlite/raftlite/command"
 )
 
-// applyStepLimit bounds the SQLite virtual machine instructions one request may execute when it is
-// applied from the log (about three minutes of work on this project's machines). Every replica counts the
-// same instructions for the same request, so every replica stops it at the same point, with the same
-// result: a write that would never end (INSERT ... SELECT from an endless recursive query) fails instead
-// of stopping the log on every node for good, since a restarted node would run it again.
-var applyStepLimit int64 = 10_000_000_000
+// DefaultApplyStepLimit bounds the SQLite virtual machine instructions one request may execute when it
+// is applied from the log, unless its entry says otherwise (Env.StepLimit): about three minutes of work on
+// this project's machines. Every replica counts the same instructions for the same request, so every
+// replica stops it at the same point, with the same result: a write that would never end (INSERT ...
+// SELECT from an endless recursive query) fails instead of stopping the log on every node for good, since
+// a restarted node would run it again.
+const DefaultApplyStepLimit int64 = 10_000_000_000
 
-// stepLimitError is the result of a statement stopped by applyStepLimit.
-func stepLimitError() string {
-	return fmt.Sprintf("write stopped: the request ran more than %d SQLite steps, which every node would "+
-		"have to run too; split it into smaller writes", applyStepLimit)
-}
+// applyStepLimit is the limit of entries that carry none (written before entries carried one); tests
+// lower it.
+var applyStepLimit = DefaultApplyStepLimit
 
-// stepLimitResult is the result of a statement stopped by applyStepLimit, or not run because an earlier
-// statement of its request was.
-func stepLimitResult(mode command.Mode) Result {
-	if mode == command.Mode_MODE_QUERY {
-		return Result{Rows: &Rows{Error: stepLimitError()}}
+// stepLimit is the instruction budget of a request applied with env.
+func stepLimit(env Env) int64 {
+	if env.StepLimit > 0 {
+		return env.StepLimit
 	}
-	return Result{Exec: &ExecResult{Error: stepLimitError()}}
+	return applyStepLimit
 }
 
-func (r Result) stoppedBySteps() bool {
-	msg := stepLimitError()
+// stepLimitError is the result of a statement stopped after limit instructions.
+func stepLimitError(limit int64) string {
+	return fmt.Sprintf("write stopped: the request ran more than %d SQLite steps, which every node would "+
+		"have to run too; split it into smaller writes (the leader's -apply-step-limit sets the bound)", limit)
+}
+
+// stepLimitResult is the result of a statement stopped by the step limit, or not run because an earlier
+// statement of its request was.
+func stepLimitResult(mode command.Mode, limit int64) Result {
+	if mode == command.Mode_MODE_QUERY {
+		return Result{Rows: &Rows{Error: stepLimitError(limit)}}
+	}
+	return Result{Exec: &ExecResult{Error: stepLimitError(limit)}}
+}
+
+func (r Result) stoppedBySteps(limit int64) bool {
+	msg := stepLimitError(limit)
 	return (r.Exec != nil && r.Exec.Error == msg) || (r.Rows != nil && r.Rows.Error == msg)
 }
 
 // stepBudget limits the work of the requests the writer applies.
 type stepBudget struct {
-	db unsafe.Pointer
-	b  *C.step_budget
+	db  unsafe.Pointer
+	b   *C.step_budget
+	max int64 // the limit of the request being applied
 }
 
 func installStepBudget(db unsafe.Pointer) (*stepBudget, error) {
@@ -89,6 +103,7 @@ func installStepBudget(db unsafe.Pointer) (*stepBudget, error) {
 
 // limit allows the user statements that follow n instructions in all (rounded to the handler's grain).
 func (s *stepBudget) limit(n int64) {
+	s.max = n
 	s.b.left = C.int64_t(n / C.STEP_GRAIN)
 	s.b.paused = 1
 }

@@ -37,14 +37,14 @@ func TestEndlessWriteIsStopped(t *testing.T) {
 		// Stopped without undoing the batch's transaction (a read sent as a write): the rest is not run.
 		res = apply(t, d, execReq("SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c)",
 			"INSERT INTO t VALUES (-5)"))
-		if !res[0].Results[0].stoppedBySteps() || !res[0].Results[1].stoppedBySteps() {
+		if !res[0].Results[0].stoppedBySteps(5_000_000) || !res[0].Results[1].stoppedBySteps(5_000_000) {
 			t.Fatalf("an endless read sent as a write: %+v %+v", res[0].Results[0], res[0].Results[1])
 		}
 		// In a transaction, the whole request is undone.
 		atomic := execReq("INSERT INTO t VALUES (-6)", endless)
 		atomic.Transaction = true
 		res = apply(t, d, atomic)
-		if !res[0].Results[1].stoppedBySteps() {
+		if !res[0].Results[1].stoppedBySteps(5_000_000) {
 			t.Fatalf("an endless write in a transaction: %+v", res[0].Results[1])
 		}
 		if n := count(t, d, "t"); n != 3 {

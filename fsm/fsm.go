@@ -31,6 +31,8 @@ type Config struct {
 	Members func() int
 	// Restore puts into effect the membership an installed snapshot's database records.
 	Restore func(membership []byte, cs *raftpb.ConfState) error
+	// SlowApply: a statement of a committed entry still running after this long is logged (0: never).
+	SlowApply time.Duration
 	// Name names a member by Raft ID, for the log.
 	Name   func(id uint64) string
 	Logger *slog.Logger
@@ -78,7 +80,14 @@ func New(cfg Config, d *db.DB, node *raftnode.Node, rlog *raftlog.Log) *FSM {
 func (s *FSM) Start() {
 	s.loops.Add(1)
 	go s.runApply()
+	if s.cfg.SlowApply > 0 {
+		s.loops.Add(1)
+		go s.watchApplies()
+	}
 }
+
+// Applying reports the statement the database is applying for a committed entry now, if any.
+func (s *FSM) Applying() (db.Applying, bool) { return s.db.Applying() }
 
 // Stop ends the apply loop and waits for it.
 func (s *FSM) Stop() {

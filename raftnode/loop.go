@@ -116,7 +116,7 @@ func (l *loop) step(msgs []*raftpb.Message) {
 			continue // addressed to an identity this data directory does not have
 		}
 		if err := l.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
-			l.n.log.Debug("raft step", "type", m.GetType().String(), "from", m.GetFrom(), "err", err)
+			l.n.log.Debug("raft step", "type", m.GetType().String(), "from", fmt.Sprintf("%x", m.GetFrom()), "err", err)
 		}
 	}
 }
@@ -147,6 +147,16 @@ func (l *loop) propose(p *proposal) {
 	}
 }
 
+// setLeader records raft's view of the leader and this node's role, and reports a new leader.
+func (l *loop) setLeader(lead uint64, state raft.StateType) {
+	changed := lead != l.n.state.leader.Load()
+	l.n.state.leader.Store(lead)
+	l.n.state.raftState.Store(int32(state))
+	if changed && l.n.cfg.OnLeaderChange != nil {
+		l.n.cfg.OnLeaderChange(lead, l.rn.BasicStatus().GetTerm())
+	}
+}
+
 // handleReady processes one Ready in the order the raft contract requires. It returns false if the node
 // must stop (its storage failed).
 func (l *loop) handleReady(rd raft.Ready) bool {
@@ -160,8 +170,7 @@ func (l *loop) handleReady(rd raft.Ready) bool {
 				l.n.stats.leaderChanges.Add(1)
 			}
 		}
-		l.n.state.leader.Store(rd.SoftState.Lead)
-		l.n.state.raftState.Store(int32(rd.SoftState.RaftState))
+		l.setLeader(rd.SoftState.Lead, rd.SoftState.RaftState)
 	}
 	if rd.HardState != nil {
 		l.n.state.term.Store(rd.HardState.GetTerm())
@@ -185,8 +194,7 @@ func (l *loop) handleReady(rd raft.Ready) bool {
 	}
 	if full || l.n.logFull.Load() != full {
 		st := l.rn.BasicStatus()
-		l.n.state.leader.Store(st.Lead)
-		l.n.state.raftState.Store(int32(st.RaftState))
+		l.setLeader(st.Lead, st.RaftState)
 	}
 	l.indexProposals(rd.Entries)
 	if k := len(rd.Entries); k > 0 {

@@ -60,6 +60,9 @@ type Config struct {
 	// OnTurn, if set, runs on the raft loop at every turn (after proposals, before the Ready); OnTick at
 	// every tick.
 	OnTurn, OnTick func(t *Turn)
+	// OnLeaderChange, if set, is told on the raft loop when this node's view of the leader changes: the
+	// new leader (raft.None while an election runs) and the term.
+	OnLeaderChange func(leader, term uint64)
 	// ObserveFsync, if set, is told how long each durable write of the log took.
 	ObserveFsync func(time.Duration)
 	// Fail is told of a failure of the log after which the node cannot go on.

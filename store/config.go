@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/raftlite/raftlite/db"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -53,6 +54,11 @@ type Config struct {
 	ForeignKeys bool
 	// MaxResultBytes bounds the rows one read may hold in memory (db.Options.MaxResultBytes).
 	MaxResultBytes int64
+	// ApplyStepLimit (DefaultApplyStepLimit if 0) bounds the SQLite instructions of each write this node proposes as leader; it travels
+	// in the entry, so every replica applies the same bound (-apply-step-limit; 0: db.DefaultApplyStepLimit).
+	ApplyStepLimit int64
+	// SlowApply: a statement of a committed entry that runs this long is logged (-apply-slow-threshold; 0: never).
+	SlowApply time.Duration
 	// RemoveOnShutdown: leave the cluster on graceful shutdown (-raft-cluster-remove-shutdown).
 	RemoveOnShutdown bool
 	// RecoverForce lets a peers.json recovery go ahead although a majority of the voters is reachable
@@ -66,6 +72,9 @@ type Config struct {
 	// RaftLogger receives etcd raft's own messages, at its own level (-raft-log-level); Logger if nil.
 	RaftLogger *slog.Logger
 }
+
+// DefaultApplyStepLimit is Config.ApplyStepLimit's default: about three minutes of SQLite work.
+const DefaultApplyStepLimit = db.DefaultApplyStepLimit
 
 func (c *Config) setDefaults() error {
 	if c.DataDir == "" {

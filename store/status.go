@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"time"
 
 	"github.com/raftlite/raftlite/cluster"
+	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/errcode"
 	"go.etcd.io/raft/v3"
 )
@@ -25,7 +27,11 @@ type Status struct {
 	// NotReady says why Ready is false ("" when it is true).
 	NotReady string
 	// Fault is why this node serves nothing now (its disk refuses writes), or "".
-	Fault                 string
+	Fault string
+	// Applying is the statement of a committed entry the database runs now (every write waits for it).
+	Applying              *Applying
+	ApplyStepLimit        int64 // the step bound this node gives the writes it proposes as leader
+	SlowApply             time.Duration
 	State                 string
 	Voter                 bool
 	Leader                LeaderInfo
@@ -63,6 +69,13 @@ type Status struct {
 	SnapshotBytesReceived uint64
 }
 
+// Applying is a statement being applied, and for how long it has run.
+type Applying struct {
+	Index      uint64
+	SQL        string
+	RunningFor time.Duration
+}
+
 // LeaderInfo identifies the leader, when known.
 type LeaderInfo struct {
 	NodeID   string
@@ -88,6 +101,10 @@ func (s *Store) Status() Status {
 		ReadIndexRounds: ns.ReadIndexRounds, ReadIndexReads: ns.ReadIndexReads, ReadsInProgress: s.db.ReadsInProgress(),
 		LeaderChanges: ns.LeaderChanges, Proposals: ns.Proposals,
 	}
+	if a, ok := s.fsm.Applying(); ok {
+		st.Applying = &Applying{Index: a.Index, SQL: a.SQL, RunningFor: time.Since(a.Since)}
+	}
+	st.ApplyStepLimit, st.SlowApply = cmp.Or(s.cfg.ApplyStepLimit, db.DefaultApplyStepLimit), s.cfg.SlowApply
 	st.SnapshotsSent, st.SnapshotBytesSent, st.SnapshotsReceived, st.SnapshotBytesReceived = s.tr.Snapshots()
 	st.State = stateName(s.node.State(), st.Open)
 	if !s.IsLeader() {

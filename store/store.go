@@ -111,7 +111,7 @@ func Open(cfg Config) (*Store, error) {
 			s.log.Warn("database found without a Raft log: set aside, starting empty", "moved_to", aside)
 		}
 	}
-	if s.db, err = db.Open(s.cfg.dbPath(), db.Options{ForeignKeys: cfg.ForeignKeys, MaxResultBytes: cfg.MaxResultBytes, Logger: s.log}); err != nil {
+	if s.db, err = db.Open(s.cfg.dbPath(), db.Options{ForeignKeys: cfg.ForeignKeys, MaxResultBytes: cfg.MaxResultBytes, SlowApply: cfg.SlowApply, Logger: s.log}); err != nil {
 		rlog.Close()
 		return nil, err
 	}
@@ -132,12 +132,12 @@ func Open(cfg Config) (*Store, error) {
 	s.node = raftnode.New(raftnode.Config{
 		ID: raftID, Tick: tick, HeartbeatTicks: heartbeat, ElectionTicks: election, Log: rlog,
 		Transport: (*sender)(s), SnapDir: s.cfg.snapDir(), Identify: commandID, ConfChange: s.cluster.ApplyConfChange,
-		OnTurn: s.cluster.Promote, OnTick: func(t *raftnode.Turn) { s.fsm.HandOverIfFaulty(t) },
+		OnTurn: s.cluster.Promote, OnTick: func(t *raftnode.Turn) { s.fsm.HandOverIfFaulty(t) }, OnLeaderChange: s.cluster.LeaderChanged,
 		ObserveFsync: cfg.ObserveFsync, Fail: s.fail, Logger: s.log, RaftLogger: cfg.RaftLogger,
 	}, s.applied)
 	s.fsm = fsm.New(fsm.Config{
 		DataDir: cfg.DataDir, SnapDir: s.cfg.snapDir(), SnapshotThreshold: cfg.SnapshotThreshold,
-		SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs,
+		SnapshotInterval: cfg.SnapshotInterval, TrailingLogs: cfg.TrailingLogs, SlowApply: cfg.SlowApply,
 		Members: func() int { return len(s.cluster.Members().List()) }, Restore: s.cluster.Restore, Name: s.cluster.Name,
 		Logger: s.log, Fail: s.fail,
 	}, s.db, s.node, rlog)

@@ -1,9 +1,11 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +63,12 @@ func (p *peer) update(nodeID, addr string) {
 		default:
 		}
 	}
+}
+
+// logAttrs names the peer in a log line: by node-id, and by Raft ID.
+func (p *peer) logAttrs() slog.Attr {
+	nodeID, _ := p.target()
+	return slog.Group("", "peer", cmp.Or(nodeID, hexID(p.id)), "peer_raft_id", hexID(p.id))
 }
 
 func (p *peer) target() (nodeID, addr string) {
@@ -122,7 +130,7 @@ func (p *peer) run() {
 		}
 		p.connected.Store(true)
 		if p.failing {
-			p.t.log.Info("raft stream connected", "peer", hexID(p.id))
+			p.t.log.Info("raft stream connected", p.logAttrs())
 			p.failing = false
 		}
 		connectedAt := time.Now()
@@ -162,10 +170,10 @@ func (p *peer) connect() (*stream, error) {
 func (p *peer) fail(err error) {
 	p.setErr(err)
 	if !p.failing {
-		p.t.log.Warn("raft stream down", "peer", hexID(p.id), "err", err)
+		p.t.log.Warn("raft stream down", p.logAttrs(), "err", err)
 		p.failing = true
 	} else {
-		p.t.log.Debug("raft stream still down", "peer", hexID(p.id), "err", err)
+		p.t.log.Debug("raft stream still down", p.logAttrs(), "err", err)
 	}
 }
 
@@ -235,13 +243,13 @@ func (p *peer) write(s *stream, first *raftpb.Message) error {
 		var merr error
 		buf, merr = proto.MarshalOptions{}.MarshalAppend(buf[:0], m)
 		if merr != nil {
-			p.t.log.Error("cannot marshal raft message; dropped", "peer", hexID(p.id), "err", merr)
+			p.t.log.Error("cannot marshal raft message; dropped", p.logAttrs(), "err", merr)
 			p.drop(1)
 			return
 		}
 		if len(buf) > p.t.maxFrame {
 			// The receiver would close the stream on it; drop just this one (raft bounds message size).
-			p.t.log.Error("raft message exceeds MaxFrame; dropped", "peer", hexID(p.id),
+			p.t.log.Error("raft message exceeds MaxFrame; dropped", p.logAttrs(),
 				"type", m.GetType().String(), "bytes", len(buf), "max", p.t.maxFrame)
 			p.drop(1)
 			return

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"net"
@@ -81,7 +82,7 @@ func (t *Transport) readRaftStream(br *bufio.Reader, h Hello) error {
 		if m.GetFrom() == h.FromID && m.GetTo() == t.cfg.ID && m.GetType() != raftpb.MsgSnap {
 			batch = append(batch, m)
 		} else if !warned {
-			t.log.Warn("dropping unexpected raft message", "peer", hexID(h.FromID),
+			t.log.Warn("dropping unexpected raft message", "peer", cmp.Or(h.FromNodeID, hexID(h.FromID)), "peer_raft_id", hexID(h.FromID),
 				"type", m.GetType().String(), "from", hexID(m.GetFrom()), "to", hexID(m.GetTo()))
 			warned = true
 		}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +16,7 @@ import (
 // can take long, and Send must not wait. One snapshot per peer at a time; raft gets a failure for extras.
 func (t *Transport) startSnapshot(p *peer, m *raftpb.Message) {
 	if !p.snapBusy.CompareAndSwap(false, true) {
-		t.log.Warn("snapshot already in flight; reporting failure", "peer", hexID(p.id))
+		t.log.Warn("snapshot already in flight; reporting failure", p.logAttrs())
 		t.rep.snapshot(p.id, false)
 		return
 	}
@@ -34,12 +35,12 @@ func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
 	if err != nil {
 		err = fmt.Errorf("snapshot to %x: %w", p.id, err)
 		p.setErr(err)
-		t.log.Warn("snapshot failed", "peer", hexID(p.id), "err", err)
+		t.log.Warn("snapshot failed", p.logAttrs(), "err", err)
 		return
 	}
 	t.snapshots.Sent.Add(1)
 	t.snapshots.BytesSent.Add(n)
-	t.log.Info("snapshot sent", "peer", hexID(p.id), "index", m.GetSnapshot().GetMetadata().GetIndex(),
+	t.log.Info("snapshot sent", p.logAttrs(), "index", m.GetSnapshot().GetMetadata().GetIndex(),
 		"bytes", n, "took", time.Since(start).Round(time.Millisecond))
 }
 
@@ -132,7 +133,7 @@ func (t *Transport) serveSnapshot(conn net.Conn, br *bufio.Reader, bw *bufio.Wri
 	}
 	t.snapshots.Received.Add(1)
 	t.snapshots.BytesReceived.Add(data.total)
-	t.log.Info("snapshot received", "peer", hexID(h.FromID), "index", m.GetSnapshot().GetMetadata().GetIndex(),
+	t.log.Info("snapshot received", "peer", cmp.Or(h.FromNodeID, hexID(h.FromID)), "peer_raft_id", hexID(h.FromID), "index", m.GetSnapshot().GetMetadata().GetIndex(),
 		"bytes", data.total)
 	return nil
 }

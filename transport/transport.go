@@ -169,7 +169,7 @@ func New(cfg Config) (*Transport, error) {
 	if t.log == nil {
 		t.log = slog.Default()
 	}
-	t.log = t.log.With("component", "transport", "id", hexID(cfg.ID))
+	t.log = t.log.With("component", "transport")
 	if t.dialer == nil {
 		d := &net.Dialer{Timeout: dialTimeout}
 		t.dialer = func(ctx context.Context, addr string) (net.Conn, error) {

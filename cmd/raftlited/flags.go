@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/raftlite/raftlite/store"
 	"io"
 	"log/slog"
 	"net"
@@ -44,6 +45,10 @@ type config struct {
 	maxLoad     int64
 	// maxResult bounds a read's result rows in memory (-query-max-result; 0: no limit).
 	maxResult int64
+	// applyStepLimit bounds each write's SQLite instructions, identically on every node (-apply-step-limit);
+	// applySlow is when a statement being applied is logged (-apply-slow-threshold).
+	applyStepLimit int64
+	applySlow      time.Duration
 
 	writeQueueCapacity  int
 	writeQueueBatchSize int
@@ -88,6 +93,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Int64Var(&c.maxBody, "http-max-body", 64<<20, "Largest request body accepted, in bytes (larger ones get 413)")
 	fs.Int64Var(&c.maxLoad, "http-max-load", 1<<30, "Largest /db/load body accepted, in bytes")
 	fs.Int64Var(&c.maxResult, "query-max-result", 256<<20, "Largest result a read request may build in memory, in bytes (about); larger ones fail with an error. 0: no limit")
+	fs.Int64Var(&c.applyStepLimit, "apply-step-limit", store.DefaultApplyStepLimit, "Most SQLite virtual machine steps one write request may run (about 50 million a second on 2 cores); a write that needs more fails, at the same step on every node. The leader's value applies")
+	fs.DurationVar(&c.applySlow, "apply-slow-threshold", 5*time.Second, "Log a statement of a committed write that runs this long or longer (every write waits behind it). 0: never")
 	fs.IntVar(&c.writeQueueCapacity, "write-queue-capacity", 1024, "Write queue capacity (requests)")
 	fs.IntVar(&c.writeQueueBatchSize, "write-queue-batch-size", 128, "Write queue batch size (requests per log entry)")
 	fs.DurationVar(&c.writeQueueTimeout, "write-queue-timeout", 50*time.Millisecond, "Time after which a partial write queue batch is sent")
@@ -162,6 +169,9 @@ func (c *config) validate() error {
 	}
 	if c.maxBody <= 0 || c.maxLoad <= 0 || c.maxResult < 0 {
 		return errors.New("-http-max-body and -http-max-load must be positive, and -query-max-result not negative")
+	}
+	if c.applyStepLimit < 1000 || c.applySlow < 0 {
+		return errors.New("-apply-step-limit must be at least 1000, and -apply-slow-threshold not negative")
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return fmt.Errorf("-log-format %q: use text or json", c.logFormat)

@@ -61,19 +61,10 @@ func run(args []string, stderr io.Writer) int {
 	// the other.
 	raftLog := newLogger(stderr, cfg.logFormat, raftLevel)
 	if err := serve(cfg, log, raftLog); err != nil {
-		log.Error("raftlited stopped", "err", err)
+		log.Error("raftlited stopped", "node", nodeIDOr(cfg.nodeID, cmp.Or(cfg.raftAdvAddr, cfg.raftAddr)), "err", err)
 		return 1
 	}
 	return 0
-}
-
-// newLogger logs at level and above to w, as text or JSON lines (-log-format).
-func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func serve(cfg *config, log, raftLog *slog.Logger) error {
@@ -108,6 +99,9 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 		}
 	}
 
+	// Every line names this node, once: a node's lines are told apart when several log to one place.
+	log = log.With("node", nodeIDOr(cfg.nodeID, raftAdv))
+	raftLog = raftLog.With("node", nodeIDOr(cfg.nodeID, raftAdv))
 	if sec.nodeSystemRoots {
 		log.Warn("node TLS verifies the other nodes against the system's root certificates (no -node-ca-cert): any certificate a public CA issued, for any name, is accepted as a node's; give -node-ca-cert, or -node-verify-common-name, to admit only your nodes")
 	}
@@ -120,8 +114,8 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 		BootstrapExpect: cfg.bootstrapExpect, BootstrapExpectTimeout: cfg.bootstrapExpectTimeout,
 		SnapshotThreshold: cfg.raftSnap, SnapshotInterval: cfg.raftSnapInt,
 		HeartbeatTimeout: cfg.raftHeartbeatTimeout, ElectionTimeout: cfg.raftElectionTimeout,
-		ForeignKeys: cfg.fk, MaxResultBytes: cmp.Or(cfg.maxResult, -1), RemoveOnShutdown: cfg.clusterRemoveShutdown, RecoverForce: cfg.recoverForce, Version: version,
-		Logger: log.With("node", nodeIDOr(cfg.nodeID, raftAdv)), RaftLogger: raftLog.With("node", nodeIDOr(cfg.nodeID, raftAdv)),
+		ForeignKeys: cfg.fk, MaxResultBytes: cmp.Or(cfg.maxResult, -1), ApplyStepLimit: cfg.applyStepLimit, SlowApply: cfg.applySlow, RemoveOnShutdown: cfg.clusterRemoveShutdown, RecoverForce: cfg.recoverForce, Version: version,
+		Logger: log, RaftLogger: raftLog,
 	})
 	if err != nil {
 		httpLn.Close()
@@ -144,7 +138,7 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(httpLn) }()
-	log.Info("raftlited started", "version", version, "node", st.NodeID(), "http", httpAdv, "raft", raftAdv, "data", cfg.dataDir)
+	log.Info("raftlited started", "version", version, "http", httpAdv, "raft", raftAdv, "data", cfg.dataDir)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -158,7 +152,7 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 			runErr = fmt.Errorf("start node: %w", err)
 			break
 		}
-		log.Info("node is running", "node", st.NodeID())
+		log.Info("node is running")
 		select {
 		case <-ctx.Done():
 		case err := <-st.Fatal():
@@ -170,12 +164,12 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 	case err := <-httpDone:
 		runErr = fmt.Errorf("HTTP server: %w", err)
 	}
-	log.Info("shutting down", "node", st.NodeID())
+	log.Info("shutting down")
 	drainCtx, cancelDrain := context.WithTimeout(context.Background(), httpDrainTimeout)
 	defer cancelDrain()
 	if err := srv.Shutdown(drainCtx); err != nil {
 		// A long query must not hold the node up: the database closes only once its reads have ended.
-		log.Warn("cancelling requests still running at shutdown", "after", httpDrainTimeout, "node", st.NodeID())
+		log.Warn("cancelling requests still running at shutdown", "after", httpDrainTimeout)
 		cancelRequests()
 		// They answer once their queries are interrupted; then only a client that stops reading is left.
 		answerCtx, cancelAnswer := context.WithTimeout(context.Background(), time.Second)
