@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // A write that would never end is stopped after applyStepLimit, the same way on every replica, and the
@@ -86,5 +87,43 @@ func TestWritersOwnStatementsDoNotCount(t *testing.T) {
 	}
 	if w.steps.b.left != 5 {
 		t.Fatalf("budget left %d ticks, want all 5", w.steps.b.left)
+	}
+}
+
+// Each entry carries its own step limit (the leader's -apply-step-limit): a request is stopped at the
+// limit its entry gives, whatever the default, and the next entry's limit is its own. While a statement
+// runs, Applying names it; afterwards nothing is.
+func TestEntryStepLimit(t *testing.T) {
+	d := openTest(t)
+	apply(t, d, execReq("CREATE TABLE t (x)"))
+	next := d.State().AppliedIndex + 1
+	big := execReq("INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 100000) SELECT x FROM c")
+	res, err := d.Apply([]Op{
+		{Index: next, Term: 1, Request: big, Env: Env{StepLimit: 200_000}},
+		{Index: next + 1, Term: 1, Request: big, Env: Env{StepLimit: 1_000_000_000}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res[0].Results[0].Exec; got == nil || !strings.HasPrefix(got.Error, "write stopped: the request ran more than 200000 SQLite steps") {
+		t.Fatalf("the write under a 200000-step limit: %+v", res[0].Results[0])
+	}
+	if got := res[1].Results[0].Exec; got == nil || got.Error != "" || got.RowsAffected != 100000 {
+		t.Fatalf("the same write under a larger limit: %+v", res[1].Results[0])
+	}
+	if a, ok := d.Applying(); ok {
+		t.Fatalf("Applying after the entries: %+v", a)
+	}
+}
+
+// A statement kept for the log and /status is cut on a character boundary, and says it was cut.
+func TestShortSQL(t *testing.T) {
+	if got := ShortSQL("SELECT 1"); got != "SELECT 1" {
+		t.Fatalf("short statement changed: %q", got)
+	}
+	long := "INSERT INTO t VALUES ('" + strings.Repeat("é", 2000) + "')"
+	got := ShortSQL(long)
+	if !strings.HasSuffix(got, "…") || len(got) > MaxLoggedSQL+len("…") || !utf8.ValidString(got) || !strings.HasPrefix(long, strings.TrimSuffix(got, "…")) {
+		t.Fatalf("cut statement: %d bytes, valid %v, suffix %q", len(got), utf8.ValidString(got), got[len(got)-8:])
 	}
 }
