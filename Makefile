@@ -13,7 +13,7 @@ export RAFTLITE_TOOLS
 # runs it: flags in ARGS go before the data directory, DATA (default ./data).
 #   make run ARGS='-node-id 2 -http-addr localhost:4003 -raft-addr localhost:4004 -join localhost:4001' DATA=data2
 run: raftlited
-	./raftlited $(ARGS) "$(or $(DATA),data)"
+	./raftlited $(strip $(ARGS) "$(or $(DATA),data)")
 
 raftlited:
 	@TAGS="$(TAGS)" scripts/build.sh -o raftlited ./cmd/raftlited

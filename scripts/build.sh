@@ -10,8 +10,8 @@ tags=${TAGS:-}
 pkg=${!#}
 what=$(basename "$pkg")
 # go-sqlite3 is stale (not in the build cache) on a first build, or after a change of tags or of Go.
-if go list -tags "$tags" -deps -f '{{if .Stale}}{{.ImportPath}}{{end}}' "$pkg" 2>/dev/null |
-	grep -qx 'github.com/mattn/go-sqlite3'; then
+stale=$(go list -tags "$tags" -deps -f '{{if .Stale}}{{.ImportPath}}{{end}}' "$pkg" 2>/dev/null)
+if grep -qx 'github.com/mattn/go-sqlite3' <<<"$stale"; then
 	echo "building $what: the first build compiles SQLite's C source (go-sqlite3), about 3 minutes on 2 cores; later builds take seconds"
 fi
 
