@@ -10,7 +10,6 @@ import (
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 
-	"github.com/raftlite/raftlite/sqlpolicy"
 	"github.com/raftlite/raftlite/sqlscan"
 )
 
@@ -72,6 +71,10 @@ type writer struct {
 	reqTotalBase int64
 	// steps bounds the work of each applied request (applyStepLimit).
 	steps *stepBudget
+	// capture records the row changes of applied entries (nil without Options.Capture).
+	capture *capturer
+	// refused is why the authorizer last refused a user statement.
+	refused refusal
 }
 
 // startRequest begins a request's own view of the connection counters.
@@ -148,6 +151,7 @@ func (w *writer) init() error {
 		return fmt.Errorf("register total_changes(): %w", err)
 	}
 	w.conn.RegisterAuthorizer(w.authorize)
+	trackRefusals(w.conn, &w.refused)
 	w.internal = true
 	defer func() { w.internal = false }()
 	var err error
@@ -188,7 +192,9 @@ func (w *writer) close() error {
 	if w.steps != nil {
 		w.steps.remove()
 	}
+	w.capture.close()
 	if w.conn != nil {
+		forgetRefusals(w.conn)
 		errs = append(errs, w.conn.Close())
 	}
 	releaseClock(w.clock)
@@ -224,60 +230,6 @@ func (w *writer) randomblob(n int64) ([]byte, error) {
 // maxRandomBlob bounds randomblob() on the writer: a request must not be able to make every node allocate
 // gigabytes.
 const maxRandomBlob = 64 << 20
-
-// authorize guards the writer against user statements that would break the node's own bookkeeping or
-// let replicas diverge: changing the state table, ending the writer's transaction (which carries the
-// applied index), releasing its savepoints, attaching files (every replica would create them), TEMP
-// objects and connection settings (they live on this connection only, and a restarted replica loses
-// them).
-func (w *writer) authorize(op int, arg1, arg2, arg3 string) int {
-	if w.internal {
-		return sqlite3.SQLITE_OK
-	}
-	switch op {
-	case sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE:
-		if strings.EqualFold(arg1, stateTable) {
-			return sqlite3.SQLITE_DENY
-		}
-	case sqlite3.SQLITE_DROP_TABLE, sqlite3.SQLITE_ALTER_TABLE:
-		// DROP TABLE passes the table in arg1; ALTER TABLE passes the schema in arg1 and the table in arg2.
-		if strings.EqualFold(arg1, stateTable) || strings.EqualFold(arg2, stateTable) {
-			return sqlite3.SQLITE_DENY
-		}
-	case sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_CREATE_TRIGGER:
-		if strings.EqualFold(arg2, stateTable) {
-			return sqlite3.SQLITE_DENY
-		}
-	case sqlite3.SQLITE_TRANSACTION:
-		return sqlite3.SQLITE_DENY
-	case sqlite3.SQLITE_SAVEPOINT:
-		if strings.HasPrefix(strings.ToLower(arg2), "_raftlite_") {
-			return sqlite3.SQLITE_DENY
-		}
-	case sqlite3.SQLITE_PRAGMA:
-		if strings.EqualFold(arg1, "optimize") {
-			// Which tables it analyses depends on the queries this connection has run.
-			return sqlite3.SQLITE_DENY
-		}
-	}
-	return authorizeShared(op, arg1, arg2)
-}
-
-// authorizeShared is what readers and the writer both refuse: files other than the database, TEMP
-// objects, and setting a PRAGMA that the SQL policy (package sqlpolicy) does not list as settable.
-func authorizeShared(op int, arg1, arg2 string) int {
-	switch op {
-	case sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH,
-		sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_INDEX, sqlite3.SQLITE_CREATE_TEMP_TRIGGER,
-		sqlite3.SQLITE_CREATE_TEMP_VIEW:
-		return sqlite3.SQLITE_DENY
-	case sqlite3.SQLITE_PRAGMA:
-		if arg2 != "" && !sqlpolicy.Settable(arg1) {
-			return sqlite3.SQLITE_DENY
-		}
-	}
-	return sqlite3.SQLITE_OK
-}
 
 // exec runs one of the writer's own statements.
 func (w *writer) exec(sql string) error {

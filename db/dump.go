@@ -50,7 +50,7 @@ func (d *DB) Dump(ctx context.Context, w io.Writer, tables []string) error {
 	for _, name := range names {
 		switch {
 		case name == "sqlite_sequence":
-			bw.WriteString("DELETE FROM sqlite_sequence;\n")
+			continue // below, once the AUTOINCREMENT tables that create it exist
 		case name == "sqlite_stat1":
 			bw.WriteString("ANALYZE sqlite_master;\n")
 		case strings.HasPrefix(name, "sqlite_"):
@@ -64,6 +64,20 @@ func (d *DB) Dump(ctx context.Context, w io.Writer, tables []string) error {
 		}
 		if err := dumpRows(ctx, r.conn, bw, name); err != nil {
 			return fmt.Errorf("dump table %s: %w", name, err)
+		}
+	}
+	if slices.Contains(names, "sqlite_sequence") {
+		// SQLite creates sqlite_sequence with the first AUTOINCREMENT table: a database being restored has
+		// one to fill only after those tables, and none at all if they are gone (it outlives them, empty).
+		seq, err := queryAll(r.conn, "SELECT count(*) FROM sqlite_sequence")
+		if err != nil {
+			return fmt.Errorf("dump table sqlite_sequence: %w", err)
+		}
+		if n, _ := seq[0][0].(int64); n > 0 {
+			bw.WriteString("DELETE FROM sqlite_sequence;\n")
+			if err := dumpRows(ctx, r.conn, bw, "sqlite_sequence"); err != nil {
+				return fmt.Errorf("dump table sqlite_sequence: %w", err)
+			}
 		}
 	}
 	for _, row := range schema {

@@ -59,7 +59,9 @@ func (p *pool) get(ctx context.Context) (*reader, error) {
 		conn.SetLimit(sqlite3.SQLITE_LIMIT_LENGTH, int(p.maxValue))
 	}
 	// A pooled connection serves other clients next: nothing one client does may stay on it.
-	conn.RegisterAuthorizer(func(op int, arg1, arg2, _ string) int { return authorizeShared(op, arg1, arg2) })
+	refused := &refusal{}
+	conn.RegisterAuthorizer(func(op int, arg1, arg2, _ string) int { return refused.verdict(sharedRefusal(op, arg1, arg2)) })
+	trackRefusals(conn, refused)
 	return &reader{conn: conn, stmts: newStmtCache(conn, 64)}, nil
 }
 
@@ -90,5 +92,6 @@ func (p *pool) closeAll() {
 
 func (r *reader) close() {
 	r.stmts.close()
+	forgetRefusals(r.conn)
 	r.conn.Close()
 }

@@ -33,7 +33,7 @@ func (c *stmtCache) prepare(sql string) (*sqlite3.SQLiteStmt, error) {
 	}
 	s, err := c.conn.Prepare(sql)
 	if err != nil {
-		return nil, err
+		return nil, explainRefusal(c.conn, err)
 	}
 	stmt := s.(*sqlite3.SQLiteStmt)
 	c.byKey[sql] = c.order.PushFront(&cachedStmt{sql: sql, stmt: stmt})
