@@ -77,7 +77,7 @@ func (s *Service) handleLeader(w http.ResponseWriter, r *http.Request, p *params
 			return
 		}
 		if err := json.Unmarshal(body, &target); err != nil {
-			http.Error(w, "invalid JSON body", http.StatusBadRequest)
+			http.Error(w, `invalid JSON body: send {"id":"<node-id>"} to hand leadership to that node, or no body to let the leader choose`, http.StatusBadRequest)
 			return
 		}
 	}

@@ -166,9 +166,9 @@ func TestBadInput(t *testing.T) {
 		{"query by DELETE", "DELETE", "/db/query", "", "", 405, ""},
 		{"status by POST", "POST", "/status", "", "", 405, ""},
 		{"remove by GET", "GET", "/remove", "", "", 405, ""},
-		{"remove with no id", "DELETE", "/remove", jsonType, `{}`, 400, ""},
-		{"remove with extra key", "DELETE", "/remove", jsonType, `{"id":"n1","x":1}`, 400, ""},
-		{"remove unknown node", "DELETE", "/remove", jsonType, `{"id":"nosuch"}`, 500, "~nosuch"},
+		{"remove with no id", "DELETE", "/remove", jsonType, `{}`, 400, "invalid request body: " + removeBody + "\n"},
+		{"remove with extra key", "DELETE", "/remove", jsonType, `{"id":"n1","x":1}`, 400, "invalid request body: " + removeBody + "\n"},
+		{"remove unknown node", "DELETE", "/remove", jsonType, `{"id":"nosuch"}`, 404, "~nosuch"},
 		{"preflight", "OPTIONS", "/db/execute", "", "", 200, ""},
 		{"still serving", "GET", "/db/query?q=SELECT+1", "", "", 200, `{"results":[{"columns":["1"],"types":["integer"],"values":[[1]]}]}`},
 	})

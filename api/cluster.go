@@ -119,12 +119,23 @@ func (s *Service) status() map[string]any {
 			"sqlite3": map[string]any{"path": st.DBPath, "size": st.DBSize + st.WALSize, "db_size": st.DBSize,
 				"wal_size": st.WALSize, "fk_constraints": fk, "reads_in_progress": st.ReadsInProgress},
 			"db_conf": map[string]any{"fk_constraints": st.ForeignKeys},
+			"apply": map[string]any{"step_limit": st.ApplyStepLimit, "slow_threshold": st.SlowApply.String(),
+				"applying": applyingStatus(st.Applying)},
 		},
 	}
 	if t, ok := lastBackup.Load().(time.Time); ok {
 		out["last_backup_time"] = t.UTC().Format(time.RFC3339Nano)
 	}
 	return out
+}
+
+// applyingStatus shows the statement of a committed entry the node is running (nil when none is).
+func applyingStatus(a *store.Applying) any {
+	if a == nil {
+		return nil
+	}
+	return map[string]any{"index": a.Index, "statement": a.SQL, "running_for": a.RunningFor.Round(time.Millisecond).String(),
+		"running_for_ms": a.RunningFor.Milliseconds()}
 }
 
 func contactString(st store.Status) string {
@@ -267,12 +278,30 @@ func (s *Service) handleReadyz(w http.ResponseWriter, r *http.Request, p *params
 		Statements: []*command.Statement{{Sql: "SELECT 1"}}}, store.ReadOptions{Level: store.LevelNone}, newEnv())
 	if err != nil || len(res.Results) != 1 || res.Results[0].Rows == nil || len(res.Results[0].Rows.Values) != 1 ||
 		res.Results[0].Rows.Values[0][0] != int64(1) {
-		fail(fmt.Sprintf("[+]db not ok: (%v)", err))
+		fail(fmt.Sprintf("[+]db not ok: (%s)", readyzDBError(res, err)))
 		return
 	}
 	lines = append(lines, "[+]db ok")
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, strings.Join(lines, "\n"))
+}
+
+// removeBody is what /remove answers, with a 400, to any body but {"id":"<node-id>"}. rqlite's 400 has no
+// body at all; the status is the same, and the text says what was wrong.
+const removeBody = `the body must be a JSON object with one key, "id", whose value is the node-id to remove: {"id":"n2"}`
+
+// readyzDBError says why /readyz's SELECT 1 did not answer 1: the store's error, or the error the answer
+// carries (a timeout), rather than "<nil>".
+func readyzDBError(res store.Response, err error) string {
+	switch {
+	case err != nil:
+		return err.Error()
+	case res.Error != "":
+		return res.Error
+	case len(res.Results) == 1 && res.Results[0].Rows != nil && res.Results[0].Rows.Error != "":
+		return res.Results[0].Rows.Error
+	}
+	return fmt.Sprintf("unexpected answer %+v", res.Results)
 }
 
 // handleRemove serves DELETE /remove {"id":"..."}: the body must be an object with exactly that key.
@@ -283,12 +312,12 @@ func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request, p *params
 	}
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil || len(m) != 1 {
-		w.WriteHeader(http.StatusBadRequest)
+		http.Error(w, "invalid request body: "+removeBody, http.StatusBadRequest)
 		return
 	}
 	id, ok := m["id"].(string)
 	if !ok || id == "" {
-		w.WriteHeader(http.StatusBadRequest)
+		http.Error(w, "invalid request body: "+removeBody, http.StatusBadRequest)
 		return
 	}
 	if p.redirect && !s.store.IsLeader() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/store"
 )
 
@@ -96,6 +97,11 @@ func (s *Service) handleBoot(w http.ResponseWriter, r *http.Request, p *params) 
 	}
 	if errors.Is(err, store.ErrNotSingleNode) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable) // rqlite's words, bare
+		return
+	}
+	if errors.Is(err, db.ErrNotADatabase) {
+		// The upload began like a SQLite file but is not one: the client's mistake, as /db/load says too.
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	if err != nil {

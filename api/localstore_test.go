@@ -150,21 +150,34 @@ func (l *localStore) Snapshot(context.Context, uint64) error {
 
 func (l *localStore) Checkpoint() error { return l.db.Checkpoint() }
 
-func (l *localStore) Remove(_ context.Context, nodeID string) error {
-	if nodeID == "n1" {
-		return errors.New("cannot remove n1: it is the only voter")
+// Remove and Stepdown fail as the cluster's do (package cluster), with the same codes. The node "slow"
+// never finishes going, so that a request's timeout shows; "buggy" fails without a code, as only a bug
+// would.
+func (l *localStore) Remove(ctx context.Context, nodeID string) error {
+	switch nodeID {
+	case "n1":
+		return errcode.New(errcode.Conflict, "cannot remove n1: it is the only voter")
+	case "slow":
+		<-ctx.Done()
+		return fmt.Errorf("remove %s: %w", nodeID, ctx.Err())
+	case "buggy":
+		return errors.New("something nobody foresaw")
 	}
-	return fmt.Errorf("%w: %s", errcode.ErrUnknownNode, nodeID)
+	return unknownNode(nodeID)
 }
 
 func (l *localStore) Stepdown(_ context.Context, nodeID string, _ bool) error {
 	switch nodeID {
 	case "":
-		return errors.New("no other voter to hand leadership to")
+		return errcode.New(errcode.Conflict, "no other voter to hand leadership to")
 	case "n1":
-		return errors.New("cannot step down to the current Leader")
+		return errcode.New(errcode.Conflict, "cannot step down to the current Leader")
 	}
-	return fmt.Errorf("%w: %s", errcode.ErrUnknownNode, nodeID)
+	return unknownNode(nodeID)
+}
+
+func unknownNode(nodeID string) error {
+	return errcode.New(errcode.UnknownNode, fmt.Sprintf("node %q is not a member of the cluster (members: n1)", nodeID))
 }
 
 func (l *localStore) url() string { return "http://" + l.httpAddr }

@@ -13,8 +13,8 @@ type Metrics interface {
 	Handler() http.Handler
 }
 
-// levelLabel is the consistency level a read was served at (as parseLevel reads it: an unknown value is
-// weak, so a client cannot create series), and "" for everything else.
+// levelLabel is the consistency level a read was served at (as parseLevel reads it; parseParams refuses
+// any value but the five, so a client cannot create series), and "" for everything else.
 func levelLabel(rt *route, p *params) string {
 	if p == nil || rt == nil || !rt.leveled {
 		return ""

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,11 @@ func parseParams(u *url.URL) (*params, error) {
 	p.redirect, p.noleader, p.nonvoters, p.sync = has("redirect"), has("noleader"), has("nonvoters"), has("sync")
 	p.freshnessStrict, p.vacuum, p.compress = has("freshness_strict"), has("vacuum"), has("compress")
 	p.level = strings.ToLower(v.Get("level"))
+	if p.level != "" && !slices.Contains(levels, p.level) {
+		// rqlite reads any other value as weak; a mistyped level=strnog would then be served as a weak read,
+		// which the client never asked for.
+		return nil, fmt.Errorf("level %s is not a consistency level: use one of %s", quoteShort(v.Get("level")), strings.Join(levels, ", "))
+	}
 	p.ver, p.key, p.format, p.tables = v.Get("ver"), v.Get("key"), strings.ToLower(v.Get("fmt")), v.Get("tables")
 	if p.freshnessStrict && !has("freshness") {
 		return nil, fmt.Errorf("freshness_strict requires freshness")
@@ -105,4 +111,15 @@ func parseParams(u *url.URL) (*params, error) {
 		p.timeout = defaultTimeout
 	}
 	return p, nil
+}
+
+// levels are the values of ?level, in the order the error message lists them.
+var levels = []string{"none", "weak", "linearizable", "strong", "auto"}
+
+// quoteShort quotes a client's value for an error message, cut short if it is long.
+func quoteShort(s string) string {
+	if r := []rune(s); len(r) > 32 {
+		s = string(r[:32]) + "…"
+	}
+	return strconv.Quote(s)
 }

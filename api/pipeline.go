@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -109,9 +110,9 @@ func errorText(err error) string {
 }
 
 // failed answers an administrative request (load, boot, backup, removal, step-down, snapshot) that failed:
-// refused credentials are a 401, a missing leader a 503 with rqlite's words, and anything else gets its
-// code's status (errcode.HTTPStatus), or fallback for an error without a code, with what (if any) before
-// the message.
+// refused credentials are a 401, a missing leader a 503 with rqlite's words, an error with a code gets its
+// code's status (errcode.HTTPStatus), a timeout or a leader out of reach a 503, and anything else fallback,
+// with what (if any) before the message. The status follows the error's code or type, never its text.
 func failed(w http.ResponseWriter, err error, what string, fallback int) {
 	if deniedByLeader(w, err) {
 		return
@@ -121,8 +122,14 @@ func failed(w http.ResponseWriter, err error, what string, fallback int) {
 		return
 	}
 	status := fallback
-	if code := errcode.Of(err); code != errcode.Unknown {
+	var netErr net.Error
+	switch code := errcode.Of(err); {
+	case code != errcode.Unknown:
 		status = errcode.HTTPStatus(code)
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
+		// The request's time ran out, or the leader could not be reached to pass it on: the same request
+		// may succeed later.
+		status = http.StatusServiceUnavailable
 	}
 	msg := err.Error()
 	if what != "" {

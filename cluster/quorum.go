@@ -67,8 +67,8 @@ func (cl *Cluster) checkRemovalLeavesQuorum(ctx context.Context, id uint64, node
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("refusing to remove %s: the %d voters left would include only %d reachable (%s not reachable), fewer than the %d needed to elect a leader or commit anything; bring them back or remove them first",
-				nodeID, len(left), reachable, strings.Join(unreachable, ", "), len(left)/2+1)
+			return errcode.New(errcode.Conflict, fmt.Sprintf("refusing to remove %s: the %d voters left would include only %d reachable (%s not reachable), fewer than the %d needed to elect a leader or commit anything; bring them back or remove them first",
+				nodeID, len(left), reachable, strings.Join(unreachable, ", "), len(left)/2+1))
 		}
 		if !cl.sleep(100 * time.Millisecond) {
 			return errcode.ErrStopped

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -24,11 +25,11 @@ func (cl *Cluster) Remove(ctx context.Context, nodeID string) error {
 		}
 		m, ok := cl.members.ByNodeID(nodeID)
 		if !ok {
-			return fmt.Errorf("%w: %s", errcode.ErrUnknownNode, nodeID)
+			return cl.unknownNode(nodeID)
 		}
 		cs := cl.members.ConfState()
 		if IsVoter(cs, m.GetRaftId()) && len(cs.GetVoters()) == 1 {
-			return fmt.Errorf("cannot remove %s: it is the only voter", nodeID)
+			return errcode.New(errcode.Conflict, fmt.Sprintf("cannot remove %s: it is the only voter", nodeID))
 		}
 		if err := cl.checkRemovalLeavesQuorum(ctx, m.GetRaftId(), nodeID); err != nil {
 			return err
@@ -56,7 +57,17 @@ func (cl *Cluster) Remove(ctx context.Context, nodeID string) error {
 	}
 }
 
-var errNoTransferee = errors.New("no other voter to hand leadership to")
+// unknownNode is the error for a request naming a node-id no member has; it lists the members, so that a
+// mistyped name is seen at once.
+func (cl *Cluster) unknownNode(nodeID string) error {
+	var ids []string
+	for _, m := range cl.members.List() {
+		ids = append(ids, m.NodeID)
+	}
+	return errcode.New(errcode.UnknownNode, fmt.Sprintf("node %q is not a member of the cluster (members: %s)", nodeID, strings.Join(ids, ", ")))
+}
+
+var errNoTransferee = errcode.New(errcode.Conflict, "no other voter to hand leadership to")
 
 // TransferLeadership hands leadership to the voter with the given Raft ID, or (0) to the most up-to-date
 // other voter, and waits until it has moved.
@@ -85,7 +96,7 @@ func (cl *Cluster) TransferLeadership(ctx context.Context, to uint64) error {
 	})
 	if target == 0 {
 		if to != 0 {
-			return fmt.Errorf("%x is not a voter that can take over", to)
+			return errcode.New(errcode.Conflict, fmt.Sprintf("%x is not a voter that can take over", to))
 		}
 		return errNoTransferee
 	}
@@ -100,7 +111,7 @@ func (cl *Cluster) TransferLeadership(ctx context.Context, to uint64) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("leadership did not move to %x in time", target)
+	return errcode.New(errcode.Timeout, fmt.Sprintf("leadership did not move to %x in time", target))
 }
 
 // Stepdown makes the leader hand over leadership (to the node with nodeID, if given); a follower passes
@@ -118,10 +129,13 @@ func (cl *Cluster) stepdownLocal(ctx context.Context, nodeID string, wait bool) 
 	if nodeID != "" {
 		m, ok := cl.members.ByNodeID(nodeID)
 		if !ok {
-			return fmt.Errorf("%w: %s", errcode.ErrUnknownNode, nodeID)
+			return cl.unknownNode(nodeID)
 		}
 		if m.GetRaftId() == cl.raftID {
-			return errors.New("cannot step down to the current Leader") // rqlite's words
+			return errcode.New(errcode.Conflict, "cannot step down to the current Leader") // rqlite's words
+		}
+		if !IsVoter(cl.members.ConfState(), m.GetRaftId()) {
+			return errcode.New(errcode.Conflict, fmt.Sprintf("cannot step down to %s: it is not a voter, and only a voter can lead", nodeID))
 		}
 		to = m.GetRaftId()
 	}

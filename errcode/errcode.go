@@ -29,6 +29,7 @@ const (
 	NotSingleNode  Code = 13 // /boot on a cluster of more than one node
 	NothingNew     Code = 14 // a snapshot with nothing applied since the last one
 	BadRequest     Code = 15 // the request itself is wrong
+	Conflict       Code = 16 // the cluster's present state does not allow it (the only voter, no quorum left, no one to hand over to)
 )
 
 // Error is an error with a code. Two Errors are the same error (errors.Is) when their codes are.
@@ -68,6 +69,7 @@ var (
 	ErrNotSingleNode  = New(NotSingleNode, "not single-node")
 	ErrNothingNew     = New(NothingNew, "nothing new to snapshot")
 	ErrBadRequest     = New(BadRequest, "bad request")
+	ErrConflict       = New(Conflict, "not possible in the cluster's present state")
 )
 
 // Of returns the code of err, or Unknown.
@@ -89,17 +91,26 @@ func FromWire(code uint8, msg string) error {
 
 // HTTPStatus is the status an API answer carries for an error with this code when the error is the whole
 // answer. rqlite reports most failures of a request that runs SQL inside a 200 body instead; the API
-// decides which.
+// decides which. The rule: 4xx when the request must change (or the user must act first), 503 when the
+// cluster cannot serve it now and the same request may succeed later, 500 only for a failing disk and for
+// errors nobody gave a code (a bug, or a peer of a newer version).
 func HTTPStatus(code Code) int {
 	switch code {
-	case NoLeader, NotOpen, NotSingleNode:
-		return http.StatusServiceUnavailable
-	case Unauthorized:
-		return http.StatusUnauthorized
 	case BadRequest:
 		return http.StatusBadRequest
+	case Unauthorized:
+		return http.StatusUnauthorized
+	case UnknownNode:
+		// The request names a node that is not there: the same answer as a DELETE of something absent, so
+		// that a script can treat a removal that already happened as done without reading the text.
+		return http.StatusNotFound
+	case Conflict:
+		return http.StatusConflict
 	case TooLarge:
 		return http.StatusRequestEntityTooLarge
+	case NotLeader, NoLeader, NotOpen, NotSingleNode, Stopped, Timeout, OutcomeUnknown, LeaderLost, StaleRead:
+		return http.StatusServiceUnavailable
 	}
+	// Fault (the disk), and Unknown. NothingNew is no failure: /snapshot answers 204 for it itself.
 	return http.StatusInternalServerError
 }

@@ -26,10 +26,21 @@ func TestErrorsMatchByCode(t *testing.T) {
 	}
 }
 
+// Every code has the status the API answers with; 500 is kept for the disk and for errors without a code.
 func TestEveryCodeHasAStatus(t *testing.T) {
-	for c := Code(1); c <= BadRequest; c++ {
-		if s := HTTPStatus(c); s < 400 {
-			t.Errorf("code %d: status %d", c, s)
+	want := map[Code]int{
+		NotLeader: 503, NoLeader: 503, Unauthorized: 401, Fault: 500, Timeout: 503, OutcomeUnknown: 503,
+		LeaderLost: 503, Stopped: 503, NotOpen: 503, UnknownNode: 404, TooLarge: 413, StaleRead: 503,
+		NotSingleNode: 503, NothingNew: 500, BadRequest: 400, Conflict: 409, Unknown: 500,
+	}
+	for c := Code(0); c <= Conflict; c++ {
+		w, ok := want[c]
+		if !ok {
+			t.Errorf("code %d has no expected status in this test", c)
+			continue
+		}
+		if s := HTTPStatus(c); s != w {
+			t.Errorf("code %d: status %d, want %d", c, s, w)
 		}
 	}
 }
