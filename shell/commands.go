@@ -30,27 +30,27 @@ func init() {
 	// Set in init: the handlers refer to dotCommands (.help lists them).
 	dotCommands = map[string]dotCommand{
 		"help":        {"", "Show this list", (*Shell).help},
-		"tables":      {"", "List the tables", (*Shell).tables},
-		"schema":      {"[TABLE]", "Show the CREATE statements, of every object or of TABLE's", (*Shell).schema},
-		"indexes":     {"[TABLE]", "List the indexes, of every table or of TABLE", (*Shell).indexes},
-		"status":      {"[KEY]", "Show the node's status, or one section of it", (*Shell).status},
-		"nodes":       {"[all]", "List the voting nodes (all: learners too)", (*Shell).nodes},
+		"tables":      {"", "List the tables and views, leaving out SQLite's own and raftlite's _raftlite_state", (*Shell).tables},
+		"schema":      {"[TABLE]", "Show the CREATE statements of what .tables lists, with indexes and triggers, or of TABLE", (*Shell).schema},
+		"indexes":     {"[TABLE]", "List the indexes and their tables, or only TABLE's", (*Shell).indexes},
+		"status":      {"[SECTION]", "Show the node's status, or one section of it (store, http, node, ...)", (*Shell).status},
+		"nodes":       {"[all]", "List the voters and whether each is reachable (all: learners too)", (*Shell).nodes},
 		"leader":      {"", "Show the leader", (*Shell).leader},
-		"ready":       {"", "Say whether the node is ready to serve", (*Shell).ready},
-		"consistency": {"[LEVEL]", "Show or set the read level: none, weak, linearizable, strong, auto", (*Shell).consistency},
-		"timer":       {"on|off", "Show how long each request takes", toggle(func(s *Shell) *bool { return &s.timer })},
-		"headers":     {"on|off", "Show column names in column and csv modes", toggle(func(s *Shell) *bool { return &s.headers })},
-		"changes":     {"on|off", "Show the last inserted row ID after each write", toggle(func(s *Shell) *bool { return &s.changes })},
+		"ready":       {"", "Say whether the node is ready to serve, or why not", (*Shell).ready},
+		"consistency": {"[LEVEL]", "Show or set the level of reads: none, weak (the default), linearizable, strong, auto", (*Shell).consistency},
+		"timer":       {"on|off", "Show how long each SQL request takes, on the node and round trip", toggle("timer", func(s *Shell) *bool { return &s.timer })},
+		"headers":     {"on|off", "Show column names in column and csv modes", toggle("headers", func(s *Shell) *bool { return &s.headers })},
+		"changes":     {"on|off", "Show the last inserted row ID after each INSERT, UPDATE, DELETE or REPLACE", toggle("changes", func(s *Shell) *bool { return &s.changes })},
 		"mode":        {"[MODE]", "Show or set the output mode: column, csv, json, line", (*Shell).setMode},
 		"backup":      {"FILE", "Write a SQLite copy of the database to FILE", (*Shell).backup},
 		"dump":        {"FILE [TABLE,...]", "Write the database (or some tables) as SQL text to FILE", (*Shell).dump},
-		"restore":     {"FILE", "Replace the database with FILE, a SQLite file or SQL text, through the log", (*Shell).restore},
-		"boot":        {"FILE", "Load the SQLite file FILE into a single-node cluster at disk speed", (*Shell).boot},
-		"remove":      {"ID", "Remove node ID from the cluster", (*Shell).remove},
-		"snapshot":    {"[N]", "Compact the Raft log now, keeping N trailing entries", (*Shell).snapshot},
-		"stepdown":    {"[ID]", "Ask the leader to hand leadership over (to node ID)", (*Shell).stepdown},
+		"restore":     {"FILE", "Load FILE: a SQLite file replaces the database; SQL text runs on it, all or nothing", (*Shell).restore},
+		"boot":        {"FILE", "Replace a single-node cluster's database with FILE, a SQLite file, at disk speed", (*Shell).boot},
+		"remove":      {"ID", "Remove the node whose node-id is ID from the cluster", (*Shell).remove},
+		"snapshot":    {"[N]", "Compact the Raft log now, keeping N entries (none or 0: the node's trailing_logs)", (*Shell).snapshot},
+		"stepdown":    {"[ID]", "Make the leader hand leadership over, to node ID if given, and wait until it has", (*Shell).stepdown},
 		"read":        {"FILE", "Run the statements and commands in FILE", (*Shell).read},
-		"output":      {"[FILE]", "Send results to FILE, or back to the screen", (*Shell).output},
+		"output":      {"[FILE]", "Send results to FILE (replacing what it held), or back to the screen", (*Shell).output},
 		"show":        {"", "Show the current settings", (*Shell).show},
 		"exit":        {"", "Leave the shell", (*Shell).exit},
 		"quit":        {"", "Leave the shell", (*Shell).exit},
@@ -131,7 +131,7 @@ func (s *Shell) help(args []string) error {
 		fmt.Fprintf(s.out, "%-24s %s\n", "."+strings.TrimSpace(name+" "+c.usage), c.help)
 	}
 	fmt.Fprintln(s.out, "\nSQL ends with ';' and may span lines; all statements of one input are sent in one request.")
-	fmt.Fprintln(s.out, "Ctrl-C cancels the input being typed; Ctrl-D or .exit leaves.")
+	fmt.Fprintln(s.out, "Ctrl-C cancels the input being typed, or the request under way; Ctrl-D or .exit leaves.")
 	return nil
 }
 
@@ -219,7 +219,7 @@ func (s *Shell) getJSON(path string, q url.Values, v any) error {
 }
 
 func (s *Shell) status(args []string) error {
-	if err := wantArgs(args, 0, 1, ".status [KEY]"); err != nil {
+	if err := wantArgs(args, 0, 1, ".status [SECTION]"); err != nil {
 		return err
 	}
 	var st map[string]any
@@ -378,10 +378,10 @@ func (s *Shell) consistency(args []string) error {
 	return nil
 }
 
-func toggle(field func(*Shell) *bool) func(*Shell, []string) error {
+func toggle(name string, field func(*Shell) *bool) func(*Shell, []string) error {
 	return func(s *Shell, args []string) error {
 		if len(args) != 1 {
-			return errors.New("usage: on or off")
+			return fmt.Errorf("usage: .%s on|off", name)
 		}
 		switch strings.ToLower(args[0]) {
 		case "on", "yes", "true", "1":
