@@ -292,7 +292,8 @@ func httpError(resp *http.Response) error {
 	if json.Unmarshal(b, &shaped) == nil && shaped.Error != "" {
 		msg = shaped.Error
 	}
-	if msg == "" {
+	empty := msg == ""
+	if empty {
 		msg = resp.Status
 	}
 	switch resp.StatusCode {
@@ -300,6 +301,10 @@ func httpError(resp *http.Response) error {
 		return fmt.Errorf("unauthorized: check the user and password (-u user:pass): %s", msg)
 	case http.StatusForbidden:
 		return fmt.Errorf("forbidden: the user lacks the permission: %s", msg)
+	}
+	if empty {
+		// rqlite's 404 and 405 have no body: the status is all there is to say.
+		return fmt.Errorf("the node answered %s", resp.Status)
 	}
 	return fmt.Errorf("%s (HTTP %d)", msg, resp.StatusCode)
 }

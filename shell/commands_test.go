@@ -267,8 +267,12 @@ func TestCommandFailures(t *testing.T) {
 	f.answer("GET /readyz", 503, "[+]node ok\n[+]leader does not exist")
 	f.answer("POST /leader", 409, "stepdown: cannot step down to the current Leader\n")
 	f.answer("POST /db/execute", 200, `{"results":[{"error":"not authorized: _raftlite_state is raftlite's own table"}]}`)
+	f.answer("POST /snapshot", 405, "")
+	f.answer("GET /status", 401, "")
 	sqlFile := f.file("dump.sql", "CREATE TABLE foo (x);\n")
 	for _, tc := range []struct{ input, errOut string }{
+		{".snapshot", "Error: the node answered 405 Method Not Allowed\n"},
+		{".status", "Error: unauthorized: check the user and password (-u user:pass): 401 Unauthorized\n"},
 		{".remove 9", "Error: node \"9\" is not a member of the cluster (members: n1, n2) (HTTP 404)\n"},
 		{".restore " + sqlFile, "Error: restore failed, nothing was changed: table foo already exists\n"},
 		{".ready", "Error: not ready: [+]node ok\n[+]leader does not exist\n"},
