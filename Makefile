@@ -1,6 +1,7 @@
 # SQLite features compiled in (go-sqlite3 build tags): column origins for ?qualify_columns, FTS5 full-text
-# search, and the math functions. Plain `go build` works too, without them.
-TAGS := sqlite_column_metadata sqlite_fts5 sqlite_math_functions
+# search, the math functions, and the pre-update hook that change data capture needs. Plain `go build`
+# works too, without them (and without -cdc-config).
+TAGS := sqlite_column_metadata sqlite_fts5 sqlite_math_functions sqlite_preupdate_hook
 GOFLAGS_TAGS := -tags "$(TAGS)"
 
 # Where scripts/test-deps.sh unpacks what the tests need for a user who is not root (see its comment).

@@ -193,6 +193,7 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 		return nil, nil, fmt.Errorf("begin apply transaction: %w", err)
 	}
 	out := make([]OpResult, len(ops))
+	w.capture.reset()
 	for k, op := range ops {
 		if op.Request != nil {
 			w.seed(op.Env)
@@ -200,8 +201,12 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 			w.steps.limit(stepLimit(op.Env))
 			res, rb, err := d.applyRequest(k, op.Index, op.Request, outcomes)
 			w.steps.lift()
+			if err == nil && rb == nil {
+				err = w.storeGroup(op)
+			}
 			if err != nil || rb != nil {
 				d.abort()
+				w.capture.abandoned()
 				return nil, rb, err
 			}
 			out[k] = res
@@ -209,6 +214,7 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 		if op.Membership != nil {
 			if err := w.internalExec(w.setMembership, op.Membership); err != nil {
 				d.abort()
+				w.capture.abandoned()
 				return nil, nil, fmt.Errorf("store membership at index %d: %w", op.Index, err)
 			}
 		}
@@ -216,15 +222,18 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 	last := ops[len(ops)-1]
 	if err := w.internalExec(w.setApplied, int64(last.Index), int64(last.Term)); err != nil {
 		d.abort()
+		w.capture.abandoned()
 		return nil, nil, fmt.Errorf("store applied index %d: %w", last.Index, err)
 	}
 	if err := w.exec("COMMIT"); err != nil {
 		d.abort()
+		w.capture.abandoned()
 		if !isEnvironmental(err) {
 			return out, nil, &commitRefusedError{err: err}
 		}
 		return nil, nil, fmt.Errorf("commit entries %d-%d: %w", ops[0].Index, last.Index, err)
 	}
+	w.capture.committed()
 	st := State{AppliedIndex: last.Index, AppliedTerm: last.Term, Membership: d.State().Membership}
 	for _, op := range ops {
 		if op.Membership != nil {
@@ -287,6 +296,7 @@ func (d *DB) applyRequest(k int, index uint64, req *command.Request, outcomes ma
 			if err := w.exec("ROLLBACK TO " + requestSavepoint + "; RELEASE " + requestSavepoint); err != nil {
 				return OpResult{}, nil, err
 			}
+			w.capture.rollbackTo(0)
 			return res, nil, nil
 		}
 	}

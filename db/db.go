@@ -26,7 +26,9 @@ type Options struct {
 	// SlowApply: a statement applied from the log that takes this long or longer is logged, with its
 	// text and duration (every write waits behind it). 0: none is.
 	SlowApply time.Duration
-	Logger    *slog.Logger
+	// Capture, if set, captures the row changes of every applied entry into the change queue.
+	Capture *Capture
+	Logger  *slog.Logger
 }
 
 // State is the node's bookkeeping stored in the database: the last applied log entry, and the cluster
@@ -93,6 +95,10 @@ func (d *DB) openWriter() error {
 	if err != nil {
 		w.close()
 		return fmt.Errorf("read state of %s: %w", d.path, err)
+	}
+	if err := d.attachCapture(w); err != nil {
+		w.close()
+		return fmt.Errorf("open %s: %w", d.path, err)
 	}
 	d.w, d.wstmts = w, newStmtCache(w.conn, 256)
 	d.state.Store(&st)

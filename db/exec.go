@@ -51,8 +51,12 @@ func (s *session) run(st *command.Statement, mode command.Mode) (Result, error) 
 	used := 0
 	for i, p := range pieces {
 		last := i == len(pieces)-1
+		mark := s.writer.captureMark()
 		r, n, err := s.runPiece(p.Text, args, used, mode, st.GetReturning() && last, last)
 		if err != nil {
+			return Result{}, err
+		}
+		if err := s.writer.captured(p.Text, mark, r.failed()); err != nil {
 			return Result{}, err
 		}
 		used += n
@@ -242,6 +246,9 @@ func (s *session) transactionControl(kind sqlscan.Kind) (Result, error) {
 			return Result{Exec: &ExecResult{Error: "cannot start a transaction within a transaction"}}, nil
 		}
 		sql = "SAVEPOINT " + userTxSavepoint
+		if c := s.writer.capture; c != nil {
+			c.userTxMark = c.mark()
+		}
 	case sqlscan.Commit:
 		if !s.userTx {
 			return Result{Exec: &ExecResult{Error: "cannot commit - no transaction is active"}}, nil
@@ -252,6 +259,9 @@ func (s *session) transactionControl(kind sqlscan.Kind) (Result, error) {
 			return Result{Exec: &ExecResult{Error: "cannot rollback - no transaction is active"}}, nil
 		}
 		sql = "ROLLBACK TO " + userTxSavepoint + "; RELEASE " + userTxSavepoint
+		if c := s.writer.capture; c != nil {
+			c.rollbackTo(c.userTxMark)
+		}
 	}
 	if err := s.writer.exec(sql); err != nil {
 		return Result{}, err
@@ -267,6 +277,9 @@ func (s *session) endUserTx() (bool, error) {
 		return false, nil
 	}
 	s.userTx = false
+	if c := s.writer.capture; c != nil {
+		c.rollbackTo(c.userTxMark)
+	}
 	return true, s.writer.exec("ROLLBACK TO " + userTxSavepoint + "; RELEASE " + userTxSavepoint)
 }
 

@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"internal/fsync":     nil,
 	"internal/memnet":    {"errcode", "transport"},
 	"db":                 {"command", "sqlpolicy", "sqlscan"},
+	"cdc":                {"tlsconfig"},
 	"raftlog":            nil,
 	"transport":          {"errcode"},
 	"raftnode":           {"errcode", "raftlog"},

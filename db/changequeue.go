@@ -1,0 +1,222 @@
+package db
+
+import (
+	"database/sql/driver"
+	"fmt"
+	"io"
+	"math"
+)
+
+// ChangeGroup is one queued group: the row changes of the committed entry at Index, as a payload entry
+// of rqlite's CDC JSON.
+type ChangeGroup struct {
+	Index       uint64
+	TimestampMs int64 // the entry's commit time (the leader's clock when it proposed it)
+	JSON        []byte
+}
+
+// ChangeQueueStats describes the queue of captured groups.
+type ChangeQueueStats struct {
+	Length      int64
+	First, Last uint64 // indexes of the oldest and newest group queued (0 if none)
+	// Pruned is the highest index ever pruned: groups at or below it are gone.
+	Pruned uint64
+}
+
+// attachCapture sets up capture on a freshly opened writer: the queue tables and the hook. Without
+// capture, a queue left from an earlier run (or brought by an installed snapshot) is dropped: nothing
+// would ever prune it.
+func (d *DB) attachCapture(w *writer) error {
+	if d.opts.Capture == nil {
+		return w.exec("DROP TABLE IF EXISTS " + changeTable + "; DROP TABLE IF EXISTS " + changeStateTable)
+	}
+	err := w.exec("CREATE TABLE IF NOT EXISTS " + changeTable + " (idx INTEGER PRIMARY KEY, ts INTEGER NOT NULL, grp BLOB NOT NULL);" +
+		"CREATE TABLE IF NOT EXISTS " + changeStateTable + " (id INTEGER PRIMARY KEY CHECK (id = 1), pruned INTEGER NOT NULL);" +
+		"INSERT OR IGNORE INTO " + changeStateTable + " VALUES (1, 0)")
+	if err != nil {
+		return fmt.Errorf("create the change queue: %w", err)
+	}
+	c := &capturer{cfg: *d.opts.Capture, meta: map[string]*tableMeta{}}
+	w.internal = true
+	c.insert, err = w.conn.Prepare("INSERT INTO " + changeTable + " (idx, ts, grp) VALUES (?, ?, ?)")
+	w.internal = false
+	if err != nil {
+		return fmt.Errorf("prepare the change queue: %w", err)
+	}
+	if c.hook, err = installHook(connHandle(w.conn), !c.cfg.RowIDsOnly); err != nil {
+		c.insert.Close()
+		return err
+	}
+	n, err := w.queryInt("SELECT count(*) FROM " + changeTable)
+	if err != nil {
+		c.close()
+		return fmt.Errorf("count the change queue: %w", err)
+	}
+	c.queued = n
+	w.capture = c
+	return nil
+}
+
+func (c *capturer) close() {
+	if c == nil {
+		return
+	}
+	c.hook.remove()
+	if c.insert != nil {
+		c.insert.Close()
+	}
+}
+
+// storeGroup queues the current entry's events (in the batch's transaction) and starts the next entry.
+func (w *writer) storeGroup(op Op) error {
+	c := w.capture
+	if c == nil {
+		return nil
+	}
+	defer c.reset()
+	grp := c.group(op.Index, op.Env.NowUnixMs)
+	if grp == nil {
+		return nil
+	}
+	if err := w.internalExec(c.insert, int64(op.Index), op.Env.NowUnixMs, grp); err != nil {
+		return fmt.Errorf("queue the changes of entry %d: %w", op.Index, err)
+	}
+	c.pending++
+	return nil
+}
+
+// committed counts the batch's groups as queued, once its transaction committed.
+func (c *capturer) committed() {
+	if c != nil {
+		c.queued += c.pending
+		c.pending = 0
+	}
+}
+
+// abandoned forgets what a batch that did not commit had queued.
+func (c *capturer) abandoned() {
+	if c != nil {
+		c.pending = 0
+		c.reset()
+	}
+}
+
+// Changes returns up to limit queued groups with an index above after, oldest first.
+func (d *DB) Changes(after uint64, limit int) ([]ChangeGroup, error) {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.w == nil {
+		return nil, errClosed
+	}
+	if d.w.capture == nil {
+		return nil, nil
+	}
+	d.w.internal = true
+	defer func() { d.w.internal = false }()
+	rows, err := d.w.conn.Query("SELECT idx, ts, grp FROM "+changeTable+" WHERE idx > ? ORDER BY idx LIMIT ?",
+		[]driver.Value{int64(min(after, math.MaxInt64)), int64(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("read the change queue: %w", err)
+	}
+	defer rows.Close()
+	var out []ChangeGroup
+	vals := make([]driver.Value, 3)
+	for {
+		if err := rows.Next(vals); err != nil {
+			if err == io.EOF {
+				return out, nil
+			}
+			return nil, fmt.Errorf("read the change queue: %w", err)
+		}
+		idx, _ := vals[0].(int64)
+		ts, _ := vals[1].(int64)
+		grp, _ := vals[2].([]byte)
+		out = append(out, ChangeGroup{Index: uint64(idx), TimestampMs: ts, JSON: append([]byte(nil), grp...)})
+	}
+}
+
+// PruneChanges deletes the queued groups with an index at or below through that were committed before
+// keepSinceMs (unix milliseconds; math.MaxInt64 ignores their age). It returns how many it deleted.
+func (d *DB) PruneChanges(through uint64, keepSinceMs int64) (int64, error) {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.w == nil {
+		return 0, errClosed
+	}
+	w := d.w
+	if w.capture == nil || through == 0 {
+		return 0, nil
+	}
+	t := int64(min(through, math.MaxInt64))
+	// The highest index deleted, so that a reader asking for older groups learns they are gone.
+	top, err := w.queryInt("SELECT coalesce(max(idx), 0) FROM "+changeTable+" WHERE idx <= ? AND ts < ?", t, keepSinceMs)
+	if err != nil || top == 0 {
+		return 0, err
+	}
+	if err := w.exec("BEGIN"); err != nil {
+		return 0, err
+	}
+	w.internal = true
+	_, err = w.conn.Exec("DELETE FROM "+changeTable+" WHERE idx <= ?", []driver.Value{top})
+	n := w.counters.changes()
+	if err == nil {
+		_, err = w.conn.Exec("UPDATE "+changeStateTable+" SET pruned = max(pruned, ?) WHERE id = 1", []driver.Value{top})
+	}
+	w.internal = false
+	if err == nil {
+		err = w.exec("COMMIT")
+	}
+	if err != nil {
+		d.abort()
+		return 0, fmt.Errorf("prune the change queue: %w", err)
+	}
+	w.capture.queued -= n
+	return n, nil
+}
+
+// ChangeStats describes the change queue (zero without capture).
+func (d *DB) ChangeStats() (ChangeQueueStats, error) {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.w == nil {
+		return ChangeQueueStats{}, errClosed
+	}
+	w := d.w
+	if w.capture == nil {
+		return ChangeQueueStats{}, nil
+	}
+	first, err := w.queryInt("SELECT coalesce(min(idx), 0) FROM " + changeTable)
+	if err != nil {
+		return ChangeQueueStats{}, err
+	}
+	last, err := w.queryInt("SELECT coalesce(max(idx), 0) FROM " + changeTable)
+	if err != nil {
+		return ChangeQueueStats{}, err
+	}
+	pruned, err := w.queryInt("SELECT pruned FROM " + changeStateTable + " WHERE id = 1")
+	if err != nil {
+		return ChangeQueueStats{}, err
+	}
+	return ChangeQueueStats{Length: w.capture.queued, First: uint64(first), Last: uint64(last), Pruned: uint64(pruned)}, nil
+}
+
+// queryInt runs one of the writer's own queries that returns one integer.
+func (w *writer) queryInt(sql string, args ...any) (int64, error) {
+	w.internal = true
+	defer func() { w.internal = false }()
+	vals := make([]driver.Value, len(args))
+	for i, a := range args {
+		vals[i] = a
+	}
+	rows, err := w.conn.Query(sql, vals)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	if err := rows.Next(dest); err != nil {
+		return 0, err
+	}
+	n, _ := dest[0].(int64)
+	return n, nil
+}
