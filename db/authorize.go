@@ -26,7 +26,11 @@ const (
 		"node has run, so the nodes' databases would differ"
 	whyAttach = "ATTACH and DETACH are not allowed: raftlite replicates one database file, and an attached " +
 		"file would be opened, or created, on each node's own disk outside it"
-	whyTemp = "TEMP tables, indexes, triggers and views are not allowed: they would exist on one connection " +
+	whyChangeQueue = "_raftlite_cdc and _raftlite_cdc_state are raftlite's own tables: they queue the row " +
+		"changes this node captured for change data capture, which differ from node to node; no statement may " +
+		"read or change them (the CDC feed serves them)"
+	whyOwnPrefix = "table names beginning with _raftlite_ belong to raftlite: choose another name"
+	whyTemp      = "TEMP tables, indexes, triggers and views are not allowed: they would exist on one connection " +
 		"of one node only, not on the other nodes, and not after a restart"
 )
 
@@ -77,6 +81,18 @@ func writerRefusal(op int, arg1, arg2 string) string {
 // and setting a PRAGMA that the SQL policy (package sqlpolicy) does not list as settable.
 func sharedRefusal(op int, arg1, arg2 string) string {
 	switch op {
+	case sqlite3.SQLITE_READ, sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE, sqlite3.SQLITE_DROP_TABLE:
+		if isChangeQueue(arg1) {
+			return whyChangeQueue
+		}
+	case sqlite3.SQLITE_ALTER_TABLE, sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_CREATE_TRIGGER:
+		if isChangeQueue(arg2) {
+			return whyChangeQueue
+		}
+	case sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_CREATE_VIEW:
+		if strings.HasPrefix(strings.ToLower(arg1), "_raftlite_") {
+			return whyOwnPrefix
+		}
 	case sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH:
 		return whyAttach
 	case sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_INDEX, sqlite3.SQLITE_CREATE_TEMP_TRIGGER,
@@ -88,6 +104,13 @@ func sharedRefusal(op int, arg1, arg2 string) string {
 		}
 	}
 	return ""
+}
+
+// isChangeQueue reports whether table is one of the change queue's tables. Their contents differ between
+// nodes (each captures with its own configuration, and prunes on its own): a write that read them would
+// make the replicas diverge.
+func isChangeQueue(table string) bool {
+	return strings.EqualFold(table, changeTable) || strings.EqualFold(table, changeStateTable)
 }
 
 // refusal remembers why a connection's authorizer last refused something. A connection serves one

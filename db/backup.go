@@ -48,7 +48,8 @@ func (d *DB) Backup(ctx context.Context, w io.Writer, opts BackupOptions) error 
 		return err
 	}
 	// secure_delete zeroes the freed pages, so no trace of the state table is left in the file.
-	post := "PRAGMA secure_delete=ON; DROP TABLE " + stateTable
+	post := "PRAGMA secure_delete=ON; DROP TABLE " + stateTable + "; DROP TABLE IF EXISTS " + changeTable +
+		"; DROP TABLE IF EXISTS " + changeStateTable
 	if opts.Format == BackupDelete || opts.Vacuum {
 		post += "; PRAGMA journal_mode=DELETE"
 	}

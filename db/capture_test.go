@@ -155,7 +155,7 @@ func TestCaptureMatchesCommittedChanges(t *testing.T) {
 		execReq("BEGIN", "UPDATE c SET v = 'left open'"), // the open transaction is rolled back
 		atomic("INSERT INTO p(name) VALUES ('atomic 1')", "INSERT INTO p(name) VALUES ('a')"),
 		atomic("UPDATE p SET name = name || '!' WHERE id = 1", "DELETE FROM c WHERE pid = 3"),
-		execReq("DELETE FROM p WHERE id = 1"), // cascades to c
+		execReq("DELETE FROM p WHERE id = 1"),          // cascades to c
 		execReq("UPDATE p SET id = 100 WHERE id = 20"), // the rowid changes
 		// Rolls back the whole batch transaction; applied again with its outcome recorded.
 		execReq("INSERT OR ROLLBACK INTO p(id, name) VALUES (200, 'b2')"),
@@ -299,7 +299,19 @@ func TestChangeQueuePruneAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if rows := query(t, d, "SELECT name FROM sqlite_master WHERE name LIKE '_raftlite_cdc%'"); len(rows) != 0 {
-		t.Fatalf("the queue is still there without capture: %v", rows)
+	if st, err := d.ChangeStats(); err != nil || st != (ChangeQueueStats{}) {
+		t.Fatalf("the queue without capture: %+v %v", st, err)
+	}
+	// The tables are there on every node (the schema is the same everywhere), but nobody's statements
+	// may touch them, nor make a table with raftlite's prefix.
+	if rows := query(t, d, "SELECT count(*) FROM sqlite_master WHERE name LIKE '_raftlite_cdc%'"); rows[0][0] != int64(2) {
+		t.Fatalf("the queue's tables: %v", rows)
+	}
+	for _, sql := range []string{"SELECT * FROM _raftlite_cdc", "SELECT count(*) FROM _raftlite_cdc", "INSERT INTO t SELECT idx FROM _raftlite_cdc",
+		"DELETE FROM _raftlite_cdc_state", "DROP TABLE _raftlite_cdc", "CREATE TABLE _raftlite_mine (a)"} {
+		res := apply(t, d, execReq(sql))
+		if e := res[0].Results[0].Exec; e == nil || !strings.Contains(e.Error, "not authorized: ") || !strings.Contains(e.Error, "raftlite") {
+			t.Errorf("%s: %+v", sql, res[0].Results[0])
+		}
 	}
 }

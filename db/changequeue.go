@@ -23,18 +23,19 @@ type ChangeQueueStats struct {
 	Pruned uint64
 }
 
-// attachCapture sets up capture on a freshly opened writer: the queue tables and the hook. Without
-// capture, a queue left from an earlier run (or brought by an installed snapshot) is dropped: nothing
-// would ever prune it.
+// attachCapture sets up capture on a freshly opened writer: the queue tables and the hook. Every node
+// has the tables, capturing or not, so that the schema is the same everywhere (a statement that reads
+// sqlite_master sees the same on every node); a node that does not capture keeps them empty, since
+// nothing would ever prune them.
 func (d *DB) attachCapture(w *writer) error {
-	if d.opts.Capture == nil {
-		return w.exec("DROP TABLE IF EXISTS " + changeTable + "; DROP TABLE IF EXISTS " + changeStateTable)
-	}
 	err := w.exec("CREATE TABLE IF NOT EXISTS " + changeTable + " (idx INTEGER PRIMARY KEY, ts INTEGER NOT NULL, grp BLOB NOT NULL);" +
 		"CREATE TABLE IF NOT EXISTS " + changeStateTable + " (id INTEGER PRIMARY KEY CHECK (id = 1), pruned INTEGER NOT NULL);" +
 		"INSERT OR IGNORE INTO " + changeStateTable + " VALUES (1, 0)")
 	if err != nil {
 		return fmt.Errorf("create the change queue: %w", err)
+	}
+	if d.opts.Capture == nil {
+		return w.exec("DELETE FROM " + changeTable + "; UPDATE " + changeStateTable + " SET pruned = 0")
 	}
 	c := &capturer{cfg: *d.opts.Capture, meta: map[string]*tableMeta{}}
 	w.internal = true

@@ -95,6 +95,10 @@ func (d *DB) Load(src string, index, term uint64) error {
 		err = w.internalExec(w.setMembership, d.State().Membership)
 	}
 	if err == nil {
+		// A user's file brings no changes to deliver (a load is not captured, as in rqlite).
+		err = w.exec("DROP TABLE IF EXISTS " + changeTable + "; DROP TABLE IF EXISTS " + changeStateTable)
+	}
+	if err == nil {
 		err = w.exec("PRAGMA journal_mode=WAL; PRAGMA wal_checkpoint(TRUNCATE)")
 	}
 	if cerr := w.close(); err == nil {

@@ -41,7 +41,7 @@ func (d *DB) Dump(ctx context.Context, w io.Writer, tables []string) error {
 	defs := map[string]string{}
 	for _, row := range schema {
 		name, typ, sql := asString(row[0]), asString(row[1]), asString(row[2])
-		if typ == "table" && name != stateTable && (len(tables) == 0 || slices.Contains(tables, name)) {
+		if typ == "table" && !strings.HasPrefix(name, "_raftlite_") && (len(tables) == 0 || slices.Contains(tables, name)) {
 			names = append(names, name)
 			defs[name] = sql
 		}

@@ -30,7 +30,7 @@ func init() {
 	// Set in init: the handlers refer to dotCommands (.help lists them).
 	dotCommands = map[string]dotCommand{
 		"help":        {"", "Show this list", (*Shell).help},
-		"tables":      {"", "List the tables and views, leaving out SQLite's own and raftlite's _raftlite_state", (*Shell).tables},
+		"tables":      {"", "List the tables and views, leaving out SQLite's own and raftlite's (_raftlite_*)", (*Shell).tables},
 		"schema":      {"[TABLE]", "Show the CREATE statements of what .tables lists, with indexes and triggers, or of TABLE", (*Shell).schema},
 		"indexes":     {"[TABLE]", "List the indexes and their tables, or only TABLE's", (*Shell).indexes},
 		"status":      {"[SECTION]", "Show the node's status, or one section of it (store, http, node, ...)", (*Shell).status},

@@ -37,7 +37,7 @@ func TestHelpText(t *testing.T) {
 .snapshot [N]            Compact the Raft log now, keeping N entries (none or 0: the node's trailing_logs)
 .status [SECTION]        Show the node's status, or one section of it (store, http, node, ...)
 .stepdown [ID]           Make the leader hand leadership over, to node ID if given, and wait until it has
-.tables                  List the tables and views, leaving out SQLite's own and raftlite's _raftlite_state
+.tables                  List the tables and views, leaving out SQLite's own and raftlite's (_raftlite_*)
 .timer on|off            Show how long each SQL request takes, on the node and round trip
 
 SQL ends with ';' and may span lines; all statements of one input are sent in one request.
