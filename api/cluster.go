@@ -66,6 +66,7 @@ func (s *Service) status() map[string]any {
 		fk = "enabled"
 	}
 	now := time.Now()
+	cdcSection, storeCDC := s.cdcStatus()
 	out := map[string]any{
 		"os": map[string]any{"pid": os.Getpid(), "ppid": os.Getppid(), "page_size": os.Getpagesize(),
 			"executable": exe, "hostname": hostname},
@@ -119,9 +120,13 @@ func (s *Service) status() map[string]any {
 			"sqlite3": map[string]any{"path": st.DBPath, "size": st.DBSize + st.WALSize, "db_size": st.DBSize,
 				"wal_size": st.WALSize, "fk_constraints": fk, "reads_in_progress": st.ReadsInProgress},
 			"db_conf": map[string]any{"fk_constraints": st.ForeignKeys},
+			"cdc":     storeCDC,
 			"apply": map[string]any{"step_limit": st.ApplyStepLimit, "slow_threshold": st.SlowApply.String(),
 				"applying": applyingStatus(st.Applying)},
 		},
+	}
+	if cdcSection != nil {
+		out["cdc"] = cdcSection
 	}
 	if t, ok := lastBackup.Load().(time.Time); ok {
 		out["last_backup_time"] = t.UTC().Format(time.RFC3339Nano)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftlite/raftlite/cdc"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/errcode"
@@ -229,5 +230,11 @@ func (l *localStore) WaitApplied(ctx context.Context, index uint64) error {
 func (l *localStore) Fault() error     { return nil }
 func (l *localStore) HTTPAddr() string { return l.httpAddr }
 func (l *localStore) DataDir() string  { return l.dir }
+
+// The stand-in captures no changes.
+func (l *localStore) CDC() store.CDCStatus { return store.CDCStatus{Stats: &cdc.Stats{}} }
+func (l *localStore) PullChanges(context.Context, uint64, int, time.Duration) ([]byte, error) {
+	return nil, store.ErrNoCDC
+}
 
 var _ Store = (*localStore)(nil)

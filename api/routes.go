@@ -37,6 +37,7 @@ var routes = []route{
 	{path: "/db/request", prefix: true, methods: post, perms: perms(auth.Query, auth.Execute), leveled: true, serve: (*Service).handleRequest},
 	{path: "/db/backup", prefix: true, methods: get, perms: perms(auth.Backup), serve: (*Service).handleBackup},
 	{path: "/db/load", prefix: true, methods: post, perms: perms(auth.Load), serve: (*Service).handleLoad},
+	{path: "/db/changes", methods: get, perms: perms(auth.Query), serve: (*Service).handleChanges},
 	{path: "/db/sql", prefix: true, methods: getPost, perms: perms(auth.Query), serve: (*Service).handleSQL},
 	{path: "/boot", methods: post, perms: perms(auth.Load), serve: (*Service).handleBoot},
 	{path: "/snapshot", methods: post, perms: perms(auth.Snapshot), serve: (*Service).handleSnapshot},

@@ -74,6 +74,7 @@ func New(cfg Config) *Service {
 	s := &Service{store: cfg.Store, auth: cfg.Auth, allowOrigin: cfg.AllowOrigin, metrics: cfg.Metrics, console: cfg.Console, version: cfg.Version, maxBody: cfg.MaxBodyBytes, maxLoad: cfg.MaxLoadBytes,
 		bodyIdle: cfg.BodyIdleTimeout, log: cfg.Logger, start: time.Now()}
 	s.queue = newQueue(s, cfg.Queue)
+	publishCDCVars(s)
 	return s
 }
 

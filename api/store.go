@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
@@ -44,6 +45,10 @@ type Store interface {
 	Fault() error
 	HTTPAddr() string
 	DataDir() string
+
+	// Change data capture.
+	CDC() store.CDCStatus
+	PullChanges(ctx context.Context, after uint64, limit int, wait time.Duration) ([]byte, error)
 }
 
 var _ Store = (*store.Store)(nil)

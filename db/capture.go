@@ -25,6 +25,8 @@ type Capture struct {
 	RowIDsOnly bool
 	// Filter, if set, keeps only the changes of the tables it accepts.
 	Filter func(table string) bool
+	// Notify, if set, is called after a batch that queued groups committed.
+	Notify func()
 }
 
 // changeTable is the queue of captured groups; changeStateTable records how far it was pruned.

@@ -88,9 +88,13 @@ func (w *writer) storeGroup(op Op) error {
 
 // committed counts the batch's groups as queued, once its transaction committed.
 func (c *capturer) committed() {
-	if c != nil {
-		c.queued += c.pending
-		c.pending = 0
+	if c == nil || c.pending == 0 {
+		return
+	}
+	c.queued += c.pending
+	c.pending = 0
+	if c.cfg.Notify != nil {
+		c.cfg.Notify()
 	}
 }
 

@@ -27,6 +27,8 @@ const (
 	Load         uint8 = 7 // load a database through the leader's log
 	Backup       uint8 = 8 // stream the leader's backup
 	RecoverState uint8 = 9 // a survivor's log position during a peers.json recovery (JSON)
+	// CDCHighWatermark is the leader telling a voter how far CDC delivery got (8 bytes, big-endian).
+	CDCHighWatermark uint8 = 10
 )
 
 type credentialsKey struct{}

@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/raftlite/raftlite/db"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"time"
 
+	"github.com/raftlite/raftlite/cdc"
 	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/nodecall"
 	"github.com/raftlite/raftlite/transport"
 )
@@ -57,6 +59,9 @@ type Config struct {
 	// ApplyStepLimit (DefaultApplyStepLimit if 0) bounds the SQLite instructions of each write this node proposes as leader; it travels
 	// in the entry, so every replica applies the same bound (-apply-step-limit; 0: db.DefaultApplyStepLimit).
 	ApplyStepLimit int64
+	// CDC, if set, captures row changes and delivers them (-cdc-config); CDCOut is the stdout endpoint.
+	CDC    *cdc.Config
+	CDCOut io.Writer
 	// SlowApply: a statement of a committed entry that runs this long is logged (-apply-slow-threshold; 0: never).
 	SlowApply time.Duration
 	// RemoveOnShutdown: leave the cluster on graceful shutdown (-raft-cluster-remove-shutdown).

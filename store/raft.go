@@ -21,6 +21,9 @@ func (s *Store) startRaft(peers []raft.Peer) error {
 		return err
 	}
 	s.fsm.Start()
+	if s.cdc != nil {
+		s.cdc.Start()
+	}
 	return nil
 }
 

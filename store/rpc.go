@@ -36,6 +36,8 @@ func (h *handler) handleRPC(ctx context.Context, method uint8, req []byte) ([]by
 		return proto.Marshal(resp)
 	case nodecall.Load:
 		return nil, h.serveLoad(ctx, req)
+	case nodecall.CDCHighWatermark:
+		return nil, h.serveHighWatermark(req)
 	}
 	return nil, fmt.Errorf("unknown internal call %d", method)
 }

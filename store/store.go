@@ -12,6 +12,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/raftlite/raftlite/cdc"
 	"github.com/raftlite/raftlite/cluster"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
@@ -55,6 +56,7 @@ type Store struct {
 	calls   *nodecall.Client
 	applied *raftnode.AppliedIndex // how far the apply loop has processed entries
 	fsm     *fsm.FSM
+	cdc     *cdc.Service // nil without Config.CDC
 	stopc   chan struct{}
 	startMu sync.Mutex // Close waits for a startRaft under way, and startRaft refuses once Close began
 	stopped atomic.Bool
@@ -111,9 +113,17 @@ func Open(cfg Config) (*Store, error) {
 			s.log.Warn("database found without a Raft log: set aside, starting empty", "moved_to", aside)
 		}
 	}
-	if s.db, err = db.Open(s.cfg.dbPath(), db.Options{ForeignKeys: cfg.ForeignKeys, MaxResultBytes: cfg.MaxResultBytes, SlowApply: cfg.SlowApply, Logger: s.log}); err != nil {
+	if s.db, err = db.Open(s.cfg.dbPath(), db.Options{ForeignKeys: cfg.ForeignKeys, MaxResultBytes: cfg.MaxResultBytes, SlowApply: cfg.SlowApply,
+		Capture: s.capture(cfg.CDC), Logger: s.log}); err != nil {
 		rlog.Close()
 		return nil, err
+	}
+	if cfg.CDC != nil {
+		if s.cdc, err = cdc.New(cfg.CDC, cfg.NodeID, cdcQueue{s.db}, (*cdcCluster)(s), cfg.CDCOut, s.log); err != nil {
+			s.db.Close()
+			rlog.Close()
+			return nil, err
+		}
 	}
 	members, err := s.loadState()
 	if err != nil {
@@ -240,6 +250,9 @@ func (s *Store) Close(ctx context.Context) error {
 	}
 	s.cluster.Leave(ctx, s.cfg.RemoveOnShutdown)
 	close(s.stopc)
+	if s.cdc != nil {
+		s.cdc.Stop()
+	}
 	s.fsm.Stop()
 	s.node.Stop()
 	errs := []error{s.tr.Close()}

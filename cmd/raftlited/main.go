@@ -23,6 +23,7 @@ import (
 
 	"github.com/raftlite/raftlite/api"
 	"github.com/raftlite/raftlite/auth"
+	"github.com/raftlite/raftlite/cdc"
 	"github.com/raftlite/raftlite/console"
 	"github.com/raftlite/raftlite/metrics"
 	"github.com/raftlite/raftlite/store"
@@ -72,6 +73,15 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var cdcCfg *cdc.Config
+	if cfg.cdcConfig != "" {
+		if !store.CaptureSupported {
+			return errors.New("-cdc-config: this raftlited was built without SQLite's pre-update hook (build it with make build, or go build -tags sqlite_preupdate_hook)")
+		}
+		if cdcCfg, err = cdc.ParseFlag(cfg.cdcConfig); err != nil {
+			return err
+		}
+	}
 	raftLn, err := net.Listen("tcp", cfg.raftAddr)
 	if err != nil {
 		return fmt.Errorf("listen on -raft-addr %s: %w", cfg.raftAddr, err)
@@ -114,7 +124,7 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 		BootstrapExpect: cfg.bootstrapExpect, BootstrapExpectTimeout: cfg.bootstrapExpectTimeout,
 		SnapshotThreshold: cfg.raftSnap, SnapshotInterval: cfg.raftSnapInt,
 		HeartbeatTimeout: cfg.raftHeartbeatTimeout, ElectionTimeout: cfg.raftElectionTimeout,
-		ForeignKeys: cfg.fk, MaxResultBytes: cmp.Or(cfg.maxResult, -1), ApplyStepLimit: cfg.applyStepLimit, SlowApply: cfg.applySlow, RemoveOnShutdown: cfg.clusterRemoveShutdown, RecoverForce: cfg.recoverForce, Version: version,
+		ForeignKeys: cfg.fk, MaxResultBytes: cmp.Or(cfg.maxResult, -1), ApplyStepLimit: cfg.applyStepLimit, SlowApply: cfg.applySlow, CDC: cdcCfg, CDCOut: os.Stdout, RemoveOnShutdown: cfg.clusterRemoveShutdown, RecoverForce: cfg.recoverForce, Version: version,
 		Logger: log, RaftLogger: raftLog,
 	})
 	if err != nil {
