@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"regexp"
@@ -84,7 +85,7 @@ func ParseFlag(value string) (*Config, error) {
 }
 
 // fileConfig is the JSON file. Durations are nanoseconds, as rqlite reads them; Go duration strings
-// ("200ms") are accepted too.
+// ("200ms") are accepted too. They stay raw until fromFile reads them, so that an error names the field.
 type fileConfig struct {
 	Endpoint              string          `json:"endpoint"`
 	ServiceID             string          `json:"service_id"`
@@ -92,14 +93,14 @@ type fileConfig struct {
 	TableFilter           json.RawMessage `json:"table_filter"`
 	TLS                   *tlsFields      `json:"tls"`
 	MaxBatchSize          int             `json:"max_batch_size"`
-	MaxBatchDelay         duration        `json:"max_batch_delay"`
-	HighWatermarkInterval duration        `json:"high_watermark_interval"`
-	TransmitTimeout       duration        `json:"transmit_timeout"`
+	MaxBatchDelay         json.RawMessage `json:"max_batch_delay"`
+	HighWatermarkInterval json.RawMessage `json:"high_watermark_interval"`
+	TransmitTimeout       json.RawMessage `json:"transmit_timeout"`
 	TransmitMaxRetries    *int            `json:"transmit_max_retries"`
 	TransmitRetryPolicy   *int            `json:"transmit_retry_policy"`
-	TransmitMinBackoff    duration        `json:"transmit_min_backoff"`
-	TransmitMaxBackoff    duration        `json:"transmit_max_backoff"`
-	PullRetention         duration        `json:"pull_retention"`
+	TransmitMinBackoff    json.RawMessage `json:"transmit_min_backoff"`
+	TransmitMaxBackoff    json.RawMessage `json:"transmit_max_backoff"`
+	PullRetention         json.RawMessage `json:"pull_retention"`
 }
 
 type tlsFields struct {
@@ -110,35 +111,31 @@ type tlsFields struct {
 	ServerName         string `json:"server_name"`
 }
 
-// duration is a JSON number of nanoseconds or a Go duration string; set tells a given 0 from none.
-type duration struct {
-	d   time.Duration
-	set bool
-}
-
-func (d *duration) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		return nil
+// parseDuration reads a JSON number of nanoseconds or a Go duration string; set tells a given 0 from
+// none (absent or null).
+func parseDuration(b json.RawMessage) (d time.Duration, set bool, err error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || string(b) == "null" {
+		return 0, false, nil
 	}
+	// A quoted number ("200") would unmarshal into a json.Number too: only a bare one is nanoseconds.
 	var n json.Number
-	if err := json.Unmarshal(b, &n); err == nil {
+	if err := json.Unmarshal(b, &n); err == nil && b[0] != '"' {
 		i, err := n.Int64()
 		if err != nil {
-			return fmt.Errorf("%s is not a whole number of nanoseconds", n)
+			return 0, false, fmt.Errorf("%s is not a whole number of nanoseconds", n)
 		}
-		d.d, d.set = time.Duration(i), true
-		return nil
+		return time.Duration(i), true, nil
 	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("%s is neither nanoseconds nor a duration such as \"200ms\"", b)
+		return 0, false, fmt.Errorf("%s is neither nanoseconds nor a duration such as \"200ms\"", b)
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a duration such as \"200ms\"", s)
+		return 0, false, fmt.Errorf("%q is not a duration such as \"200ms\"", s)
 	}
-	d.d, d.set = v, true
-	return nil
+	return v, true, nil
 }
 
 // Parse reads a JSON configuration file's contents; name is the file's, for messages. Every error names
@@ -150,8 +147,8 @@ func Parse(b []byte, name string) (*Config, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("CDC config %s: %w", name, explainJSONError(err))
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("CDC config %s: more than one JSON object", name)
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("CDC config %s: more than one JSON object, or data after it", name)
 	}
 	return fromFile(f, "CDC config "+name)
 }
@@ -160,6 +157,8 @@ func Parse(b []byte, name string) (*Config, error) {
 func explainJSONError(err error) error {
 	var te *json.UnmarshalTypeError
 	switch {
+	case errors.As(err, &te) && te.Field == "":
+		return fmt.Errorf("a JSON %s is not a configuration (want an object)", te.Value)
 	case errors.As(err, &te):
 		return fmt.Errorf("field %q: a JSON %s is not a valid value (want %s)", te.Field, te.Value, jsonKind(te.Type.Kind().String()))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -176,6 +175,8 @@ func jsonKind(goKind string) string {
 		return "true or false"
 	case "string":
 		return "a string"
+	case "struct":
+		return "an object"
 	}
 	return goKind
 }
@@ -201,6 +202,8 @@ func fromFile(f fileConfig, where string) (*Config, error) {
 		if u.Host == "" {
 			return fail("endpoint", "%q has no host", f.Endpoint)
 		}
+		// url.Parse takes "HTTP://": write the scheme as IsWebhook (and the tls check) expect it.
+		c.Endpoint = u.Scheme + f.Endpoint[len(u.Scheme):]
 	}
 	if len(f.TableFilter) > 0 && string(f.TableFilter) != "null" {
 		var pattern string
@@ -232,7 +235,7 @@ func fromFile(f fileConfig, where string) (*Config, error) {
 	}
 	durations := []struct {
 		field string
-		in    duration
+		in    json.RawMessage
 		out   *time.Duration
 		def   time.Duration
 	}{
@@ -243,16 +246,24 @@ func fromFile(f fileConfig, where string) (*Config, error) {
 		{"transmit_max_backoff", f.TransmitMaxBackoff, &c.TransmitMaxBackoff, DefaultTransmitMaxBackoff},
 		{"pull_retention", f.PullRetention, &c.PullRetention, 0},
 	}
+	pullRetentionSet := false
 	for _, d := range durations {
-		if d.in.d < 0 {
-			return fail(d.field, "%s is negative", d.in.d)
+		v, set, err := parseDuration(d.in)
+		if err != nil {
+			return fail(d.field, "%v", err)
 		}
-		*d.out = d.in.d
-		if d.in.d == 0 {
+		if v < 0 {
+			return fail(d.field, "%s is negative", v)
+		}
+		*d.out = v
+		if v == 0 {
 			*d.out = d.def
 		}
+		if d.field == "pull_retention" {
+			pullRetentionSet = set
+		}
 	}
-	if c.Endpoint == "pull" && !f.PullRetention.set {
+	if c.Endpoint == "pull" && !pullRetentionSet {
 		c.PullRetention = DefaultPullRetention
 	}
 	if c.TransmitMaxBackoff < c.TransmitMinBackoff {
