@@ -14,12 +14,23 @@ type storeMetric struct {
 }
 
 // StatusReporter is the node as the metrics read it.
-type StatusReporter interface{ Status() store.Status }
+type StatusReporter interface {
+	Status() store.Status
+	CDC() store.CDCStatus
+}
+
+// cdcMetric is one metric of change data capture (reported only where it is enabled).
+type cdcMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(store.CDCStatus) float64
+}
 
 // storeCollector takes one store.Status per scrape (it stats files) and reports every metric from it.
 type storeCollector struct {
 	st      StatusReporter
 	metrics []storeMetric
+	cdc     []cdcMetric
 }
 
 func newStoreCollector(st StatusReporter) *storeCollector {
@@ -47,11 +58,24 @@ func newStoreCollector(st StatusReporter) *storeCollector {
 	add("raftlite_raft_snapshot_sent_bytes_total", "Bytes of database snapshots streamed to followers.", counter, func(s store.Status) float64 { return float64(s.SnapshotBytesSent) })
 	add("raftlite_raft_snapshots_received_total", "Database snapshots received from a leader.", counter, func(s store.Status) float64 { return float64(s.SnapshotsReceived) })
 	add("raftlite_raft_snapshot_received_bytes_total", "Bytes of database snapshots received from a leader.", counter, func(s store.Status) float64 { return float64(s.SnapshotBytesReceived) })
+	addCDC := func(name, help string, kind prometheus.ValueType, value func(store.CDCStatus) float64) {
+		c.cdc = append(c.cdc, cdcMetric{prometheus.NewDesc(name, help, nil, nil), kind, value})
+	}
+	addCDC("raftlite_cdc_queue_length", "Groups of row changes queued on this node, not yet known delivered.", gauge, func(s store.CDCStatus) float64 { return float64(s.Queue.Length) })
+	addCDC("raftlite_cdc_high_watermark", "Highest log index known delivered to the CDC endpoint.", gauge, func(s store.CDCStatus) float64 { return float64(s.HighWatermark) })
+	addCDC("raftlite_cdc_batches_sent_total", "CDC batches the endpoint accepted.", counter, func(s store.CDCStatus) float64 { return float64(s.Stats.BatchesOK.Load()) })
+	addCDC("raftlite_cdc_send_failures_total", "CDC POSTs that failed (each retry counts).", counter, func(s store.CDCStatus) float64 { return float64(s.Stats.AttemptsFailed.Load()) })
+	addCDC("raftlite_cdc_retries_total", "CDC batches sent again after a failure.", counter, func(s store.CDCStatus) float64 { return float64(s.Stats.Retries.Load()) })
+	addCDC("raftlite_cdc_dropped_batches_total", "CDC batches given up after transmit_max_retries.", counter, func(s store.CDCStatus) float64 { return float64(s.Stats.Dropped.Load()) })
+	addCDC("raftlite_cdc_sent_bytes_total", "Bytes of CDC batches sent, retries included.", counter, func(s store.CDCStatus) float64 { return float64(s.Stats.BytesSent.Load()) })
 	return c
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range c.metrics {
+		ch <- m.desc
+	}
+	for _, m := range c.cdc {
 		ch <- m.desc
 	}
 }
@@ -60,5 +84,10 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.st.Status()
 	for _, m := range c.metrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(st))
+	}
+	if cs := c.st.CDC(); cs.Enabled {
+		for _, m := range c.cdc {
+			ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(cs))
+		}
 	}
 }

@@ -177,6 +177,15 @@ func TestCDCDeliversEveryChange(t *testing.T) {
 		}
 	}
 	c.mu.Unlock()
+	// The same is in /metrics and /debug/vars.
+	m := scrape(t, leader)
+	if m["raftlite_cdc_batches_sent_total"] < 1 || m["raftlite_cdc_high_watermark"] < float64(multi.RaftIndex) {
+		t.Errorf("the leader's CDC metrics: batches %v, high watermark %v", m["raftlite_cdc_batches_sent_total"], m["raftlite_cdc_high_watermark"])
+	}
+	var vars map[string]map[string]float64
+	if _, body := do(t, client, "GET", leader.url("/debug/vars?key=cdc.service"), "", ""); json.Unmarshal([]byte(body), &vars) != nil || vars["cdc.service"]["num_events_tx_ok"] < 1 {
+		t.Errorf("/debug/vars cdc.service: %s", body)
+	}
 	waitFor(t, "every node's queue pruned", 10*time.Second, func() bool {
 		for _, n := range nodes {
 			if l, _ := n.status()["cdc"].(map[string]any)["fifo"].(map[string]any)["length"].(float64); l != 0 {
