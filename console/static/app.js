@@ -51,11 +51,13 @@ window.addEventListener("hashchange", show);
 async function refreshCluster() {
   clearTimeout(clusterTimer);
   try {
-    const [nodes, status] = await Promise.all([
+    const [nodes, status, cdc] = await Promise.all([
       api("/nodes?nonvoters&ver=2&timeout=1s"),
       api("/status?key=store"),
+      api("/status?key=cdc"),
     ]);
     renderCluster(nodes.nodes || [], status);
+    renderCDC(cdc);
     $("cluster-error").textContent = "";
   } catch (err) {
     if (err.status === 401) {
@@ -95,6 +97,22 @@ function renderCluster(nodes, store) {
       el("td", n.time_s || "", "num"));
     body.append(tr);
   }
+}
+
+// renderCDC says what change data capture is doing on this node (/status?key=cdc is {} where it is off).
+function renderCDC(cdc) {
+  const p = $("cdc-summary");
+  if (!cdc || cdc.sink === undefined) {
+    p.textContent = "Change data capture: off on this node.";
+    p.className = "summary";
+    return;
+  }
+  const role = cdc.is_leader ? "this node sends" : "the leader sends; this node keeps a copy";
+  let text = `Change data capture to ${cdc.sink} (${role}): ${cdc.fifo.length} entries queued; ` +
+    `delivered through index ${cdc.highwater_mark}; ${cdc.batches_sent} batches sent, ${cdc.send_failures} failed attempts.`;
+  if (cdc.last_error) text += ` Last error (${cdc.last_error_time}): ${cdc.last_error}`;
+  p.textContent = text;
+  p.className = cdc.last_error && cdc.fifo.has_next ? "summary error" : "summary";
 }
 
 // ---- SQL ----
