@@ -1,6 +1,8 @@
 package system_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/raftlite/raftlite/internal/testpki"
 )
 
 // consumer is a CDC webhook endpoint: it records every batch it accepts; while down it answers 503.
@@ -377,4 +381,67 @@ func TestCDCBadConfig(t *testing.T) {
 			t.Errorf("%v: output %q lacks %q", tc.args, out, tc.want)
 		}
 	}
+}
+
+// An https endpoint that requires a client certificate: CDC verifies the server with ca_cert_file and
+// presents cert_file and key_file; without the client certificate, delivery fails and says why.
+func TestCDCMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := testpki.NewCA("cdc test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ca.WriteFiles(dir, "endpoint", "endpoint", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert, err := ca.WriteFiles(dir, "node", "node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &consumer{}
+	c.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b cdcBatch
+		json.NewDecoder(r.Body).Decode(&b)
+		c.mu.Lock()
+		c.batches = append(c.batches, b)
+		c.mu.Unlock()
+	}))
+	cert, err := tls.LoadX509KeyPair(server.Cert, server.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.CertPEM)
+	c.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	c.srv.StartTLS()
+	t.Cleanup(c.srv.Close)
+	write := func(name, tlsFields string) string {
+		p := filepath.Join(dir, name)
+		cfg := fmt.Sprintf(`{"endpoint": %q, "max_batch_delay": "20ms", "transmit_min_backoff": "50ms", "tls": {%s}}`, c.srv.URL, tlsFields)
+		os.WriteFile(p, []byte(cfg), 0o600)
+		return p
+	}
+	good := write("good.json", fmt.Sprintf(`"ca_cert_file": %q, "cert_file": %q, "key_file": %q`, server.CA, clientCert.Cert, clientCert.Key))
+	n := newNode(t, "n1", "-cdc-config", good).start()
+	waitLeader(t, n)
+	r := n.mustExecute("CREATE TABLE t (a)", "INSERT INTO t VALUES (1)")
+	waitFor(t, "the change over mutual TLS", 10*time.Second, func() bool {
+		for _, e := range c.entries() {
+			if e.Index == r.RaftIndex {
+				return true
+			}
+		}
+		return false
+	})
+	n.stop()
+
+	noCert := write("nocert.json", fmt.Sprintf(`"ca_cert_file": %q`, server.CA))
+	m := newNode(t, "m1", "-cdc-config", noCert).start()
+	waitLeader(t, m)
+	m.mustExecute("CREATE TABLE t (a)", "INSERT INTO t VALUES (1)")
+	waitFor(t, "the refused delivery in /status", 10*time.Second, func() bool {
+		e, _ := m.status()["cdc"].(map[string]any)["last_error"].(string)
+		return strings.Contains(e, "certificate") || strings.Contains(e, "tls")
+	})
 }
