@@ -33,7 +33,7 @@ func (d *DB) Dump(ctx context.Context, w io.Writer, tables []string) error {
 
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.WriteString("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n")
-	schema, err := queryAll(r.conn, "SELECT name, type, sql FROM sqlite_master WHERE sql NOT NULL ORDER BY rowid")
+	schema, err := queryAll(r.conn, "SELECT name, type, sql, tbl_name FROM sqlite_master WHERE sql NOT NULL ORDER BY rowid")
 	if err != nil {
 		return fmt.Errorf("dump: read schema: %w", err)
 	}
@@ -81,11 +81,14 @@ func (d *DB) Dump(ctx context.Context, w io.Writer, tables []string) error {
 		}
 	}
 	for _, row := range schema {
-		name, typ, sql := asString(row[0]), asString(row[1]), asString(row[2])
-		if typ == "table" || strings.HasPrefix(name, "sqlite_") {
+		name, typ, sql, table := asString(row[0]), asString(row[1]), asString(row[2]), asString(row[3])
+		if typ == "table" || strings.HasPrefix(name, "sqlite_") || strings.HasPrefix(table, "_raftlite_") {
 			continue
 		}
-		if len(tables) > 0 && !slices.Contains(tables, name) && !mentionsAny(sql, tables) {
+		// With a list of tables: the indexes and triggers of those tables, and the views it names (a view's
+		// tbl_name is its own name), as the sqlite3 shell's .dump TABLE does. An index of a table left out
+		// would not restore without it.
+		if len(tables) > 0 && !slices.Contains(tables, table) {
 			continue
 		}
 		bw.WriteString(sql)
@@ -93,15 +96,6 @@ func (d *DB) Dump(ctx context.Context, w io.Writer, tables []string) error {
 	}
 	bw.WriteString("COMMIT;\n")
 	return bw.Flush()
-}
-
-func mentionsAny(sql string, tables []string) bool {
-	for _, t := range tables {
-		if strings.Contains(sql, t) {
-			return true
-		}
-	}
-	return false
 }
 
 func dumpRows(ctx context.Context, conn *sqlite3.SQLiteConn, w *bufio.Writer, table string) error {

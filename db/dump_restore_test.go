@@ -57,3 +57,26 @@ func TestDumpRestoresIntoEmptyDatabases(t *testing.T) {
 	}
 	restore(dump)
 }
+
+// A dump of some tables holds their indexes and triggers, and the views it names, and nothing of the
+// other tables: it restores into an empty database.
+func TestDumpOfSomeTablesRestores(t *testing.T) {
+	d := openTest(t)
+	apply(t, d, execReq(`CREATE TABLE t (x)`, `CREATE INDEX t_x ON t(x)`, `CREATE TABLE other (y)`,
+		`CREATE INDEX other_y ON other(y)`, `CREATE VIEW vt AS SELECT x FROM t`, `CREATE VIEW vo AS SELECT y FROM other`,
+		`CREATE TRIGGER other_t AFTER INSERT ON other BEGIN INSERT INTO t VALUES (new.y); END`, `INSERT INTO t VALUES (1)`))
+	var sb strings.Builder
+	if err := d.Dump(context.Background(), &sb, []string{"t", "vt"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\nCREATE TABLE t (x);\nINSERT INTO \"t\" VALUES(1);\n" +
+		"CREATE INDEX t_x ON t(x);\nCREATE VIEW vt AS SELECT x FROM t;\nCOMMIT;\n"
+	if sb.String() != want {
+		t.Fatalf("dump of t and vt:\n%s\nwant:\n%s", sb.String(), want)
+	}
+	fresh := openTest(t)
+	res := apply(t, fresh, &command.Request{RollbackOnError: true, Statements: stmts(sb.String())})
+	if e := resultError(res[0].Results[0]); e != "" {
+		t.Fatalf("restoring: %s", e)
+	}
+}
