@@ -28,12 +28,14 @@ type QueueStats struct {
 	Length      int64
 	First, Last uint64
 	Pruned      uint64 // the highest index pruned: groups at or below it are gone
+	Delivered   uint64 // the highest index known delivered, as Prune last recorded it
 }
 
 // Queue is the node's change queue, which the database fills as it applies entries.
 type Queue interface {
 	Read(after uint64, limit int) ([]Group, error)
-	// Prune deletes the groups at or below through that were committed before keepSinceMs.
+	// Prune deletes the groups at or below through that were committed before keepSinceMs, and, unless
+	// through is math.MaxUint64 (pruning by age alone), records through as delivered.
 	Prune(through uint64, keepSinceMs int64) (int64, error)
 	Stats() (QueueStats, error)
 }
@@ -96,8 +98,9 @@ func New(cfg *Config, nodeID string, q Queue, cl Cluster, out io.Writer, log *sl
 	if err != nil {
 		return nil, fmt.Errorf("read the change queue: %w", err)
 	}
-	// Everything still queued counts as not delivered: a restarted node may send it again.
-	start := st.Pruned
+	// What is queued above the last high watermark recorded counts as not delivered: a restarted node may
+	// send it again. (Groups before the oldest queued one were pruned, or never captured here.)
+	start := max(st.Pruned, st.Delivered)
 	if st.First > 0 {
 		start = max(start, st.First-1)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -286,8 +287,20 @@ func TestChangeQueuePruneAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ = d.ChangeStats()
-	if st.Length != 3 || st.First != 4 || st.Pruned != 3 {
+	if st.Length != 3 || st.First != 4 || st.Pruned != 3 || st.Delivered != 3 {
 		t.Fatalf("after a restart: %+v", st)
+	}
+	// Delivered groups that age keeps stay queued, but the record of their delivery moves on; pruning by
+	// age alone records no delivery.
+	if n, err := d.PruneChanges(5, 0); err != nil || n != 0 {
+		t.Fatalf("prune keeping young groups: %d %v", n, err)
+	}
+	if n, err := d.PruneChanges(math.MaxUint64, 0); err != nil || n != 0 {
+		t.Fatalf("prune by age: %d %v", n, err)
+	}
+	st, _ = d.ChangeStats()
+	if st.Length != 3 || st.Delivered != 5 || st.Pruned != 3 {
+		t.Fatalf("after recording delivery: %+v", st)
 	}
 	gs, _ := d.Changes(4, 10)
 	if len(gs) != 2 || gs[0].Index != 5 {

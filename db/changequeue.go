@@ -21,6 +21,8 @@ type ChangeQueueStats struct {
 	First, Last uint64 // indexes of the oldest and newest group queued (0 if none)
 	// Pruned is the highest index ever pruned: groups at or below it are gone.
 	Pruned uint64
+	// Delivered is the highest index known delivered (PruneChanges records it).
+	Delivered uint64
 }
 
 // attachCapture sets up capture on a freshly opened writer: the queue tables and the hook. Every node
@@ -29,13 +31,13 @@ type ChangeQueueStats struct {
 // nothing would ever prune them.
 func (d *DB) attachCapture(w *writer) error {
 	err := w.exec("CREATE TABLE IF NOT EXISTS " + changeTable + " (idx INTEGER PRIMARY KEY, ts INTEGER NOT NULL, grp BLOB NOT NULL);" +
-		"CREATE TABLE IF NOT EXISTS " + changeStateTable + " (id INTEGER PRIMARY KEY CHECK (id = 1), pruned INTEGER NOT NULL);" +
-		"INSERT OR IGNORE INTO " + changeStateTable + " VALUES (1, 0)")
+		"CREATE TABLE IF NOT EXISTS " + changeStateTable + " (id INTEGER PRIMARY KEY CHECK (id = 1), pruned INTEGER NOT NULL, delivered INTEGER NOT NULL);" +
+		"INSERT OR IGNORE INTO " + changeStateTable + " VALUES (1, 0, 0)")
 	if err != nil {
 		return fmt.Errorf("create the change queue: %w", err)
 	}
 	if d.opts.Capture == nil {
-		return w.exec("DELETE FROM " + changeTable + "; UPDATE " + changeStateTable + " SET pruned = 0")
+		return w.exec("DELETE FROM " + changeTable + "; UPDATE " + changeStateTable + " SET pruned = 0, delivered = 0")
 	}
 	c := &capturer{cfg: *d.opts.Capture, meta: map[string]*tableMeta{}}
 	w.internal = true
@@ -141,7 +143,9 @@ func (d *DB) Changes(after uint64, limit int) ([]ChangeGroup, error) {
 }
 
 // PruneChanges deletes the queued groups with an index at or below through that were committed before
-// keepSinceMs (unix milliseconds; math.MaxInt64 ignores their age). It returns how many it deleted.
+// keepSinceMs (unix milliseconds; math.MaxInt64 ignores their age), and returns how many it deleted.
+// Unless through is math.MaxUint64 (pruning by age alone), through is what was delivered: it is recorded,
+// so that a restarted node does not send again the delivered groups that age keeps.
 func (d *DB) PruneChanges(through uint64, keepSinceMs int64) (int64, error) {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
@@ -153,10 +157,17 @@ func (d *DB) PruneChanges(through uint64, keepSinceMs int64) (int64, error) {
 		return 0, nil
 	}
 	t := int64(min(through, math.MaxInt64))
+	delivered := int64(0)
+	if through != math.MaxUint64 {
+		delivered = t
+	}
 	// The highest index deleted, so that a reader asking for older groups learns they are gone.
 	top, err := w.queryInt("SELECT coalesce(max(idx), 0) FROM "+changeTable+" WHERE idx <= ? AND ts < ?", t, keepSinceMs)
-	if err != nil || top == 0 {
+	if err != nil {
 		return 0, err
+	}
+	if top == 0 && delivered == 0 {
+		return 0, nil
 	}
 	if err := w.exec("BEGIN"); err != nil {
 		return 0, err
@@ -165,7 +176,8 @@ func (d *DB) PruneChanges(through uint64, keepSinceMs int64) (int64, error) {
 	_, err = w.conn.Exec("DELETE FROM "+changeTable+" WHERE idx <= ?", []driver.Value{top})
 	n := w.counters.changes()
 	if err == nil {
-		_, err = w.conn.Exec("UPDATE "+changeStateTable+" SET pruned = max(pruned, ?) WHERE id = 1", []driver.Value{top})
+		_, err = w.conn.Exec("UPDATE "+changeStateTable+" SET pruned = max(pruned, ?), delivered = max(delivered, ?) WHERE id = 1",
+			[]driver.Value{top, delivered})
 	}
 	w.internal = false
 	if err == nil {
@@ -202,7 +214,12 @@ func (d *DB) ChangeStats() (ChangeQueueStats, error) {
 	if err != nil {
 		return ChangeQueueStats{}, err
 	}
-	return ChangeQueueStats{Length: w.capture.queued, First: uint64(first), Last: uint64(last), Pruned: uint64(pruned)}, nil
+	delivered, err := w.queryInt("SELECT delivered FROM " + changeStateTable + " WHERE id = 1")
+	if err != nil {
+		return ChangeQueueStats{}, err
+	}
+	return ChangeQueueStats{Length: w.capture.queued, First: uint64(first), Last: uint64(last), Pruned: uint64(pruned),
+		Delivered: uint64(delivered)}, nil
 }
 
 // queryInt runs one of the writer's own queries that returns one integer.

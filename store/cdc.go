@@ -58,7 +58,7 @@ func (q cdcQueue) Prune(through uint64, keepSinceMs int64) (int64, error) {
 
 func (q cdcQueue) Stats() (cdc.QueueStats, error) {
 	st, err := q.d.ChangeStats()
-	return cdc.QueueStats{Length: st.Length, First: st.First, Last: st.Last, Pruned: st.Pruned}, err
+	return cdc.QueueStats{Length: st.Length, First: st.First, Last: st.Last, Pruned: st.Pruned, Delivered: st.Delivered}, err
 }
 
 // cdcCluster is the node as the CDC service sees it.
