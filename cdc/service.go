@@ -64,6 +64,8 @@ type Service struct {
 	stats    Stats
 	lastErr  atomic.Pointer[errorAt]
 	stopc    chan struct{}
+	ctx      context.Context // cancelled by Stop: a POST under way ends with it
+	cancel   context.CancelFunc
 	loops    sync.WaitGroup
 	stopOnce sync.Once
 }
@@ -90,6 +92,7 @@ type Stats struct {
 func New(cfg *Config, nodeID string, q Queue, cl Cluster, out io.Writer, log *slog.Logger) (*Service, error) {
 	s := &Service{cfg: cfg, nodeID: nodeID, queue: q, cl: cl, log: log.With("component", "cdc"), out: out,
 		notify: make(chan struct{}, 1), newGrps: make(chan struct{}), stopc: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.IsWebhook() {
 		tr := &http.Transport{Proxy: nil, TLSClientConfig: cfg.TLS, MaxIdleConnsPerHost: 2}
 		s.client = &http.Client{Transport: tr, Timeout: cfg.TransmitTimeout}
@@ -116,7 +119,10 @@ func (s *Service) Start() {
 
 // Stop ends the loop and waits for it.
 func (s *Service) Stop() {
-	s.stopOnce.Do(func() { close(s.stopc) })
+	s.stopOnce.Do(func() {
+		close(s.stopc)
+		s.cancel()
+	})
 	s.loops.Wait()
 }
 
@@ -329,7 +335,7 @@ func (s *Service) send(body []byte) error {
 		_, err := s.out.Write(append(body, '\n'))
 		return err
 	}
-	req, err := http.NewRequest(http.MethodPost, s.cfg.Endpoint, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, s.cfg.Endpoint, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
