@@ -75,6 +75,11 @@ func (n *node) stop() {
 }
 
 func startCluster(binary, dir string, size int) (*cluster, error) {
+	return startClusterWith(binary, dir, size)
+}
+
+// startClusterWith starts a cluster whose every node gets the extra flags.
+func startClusterWith(binary, dir string, size int, extra ...string) (*cluster, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -84,7 +89,7 @@ func startCluster(binary, dir string, size int) (*cluster, error) {
 		if i > 1 {
 			join = c.nodes[0].http
 		}
-		n, err := newNode(binary, dir, i, join)
+		n, err := newNode(binary, dir, i, join, extra...)
 		if err != nil {
 			return nil, err
 		}
@@ -98,6 +103,54 @@ func startCluster(binary, dir string, size int) (*cluster, error) {
 		}
 	}
 	return c, nil
+}
+
+// startClusterQuick is startClusterWith, but the nodes after the first join at the same time.
+func startClusterQuick(binary, dir string, size int, extra ...string) (*cluster, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	c := &cluster{}
+	for i := 1; i <= size; i++ {
+		join := ""
+		if i > 1 {
+			join = c.nodes[0].http
+		}
+		n, err := newNode(binary, dir, i, join, extra...)
+		if err != nil {
+			c.kill()
+			return nil, err
+		}
+		if err := n.start(); err != nil {
+			c.kill()
+			return nil, err
+		}
+		c.nodes = append(c.nodes, n)
+		if i == 1 || i == size {
+			for j := range c.nodes {
+				if err := c.nodes[j].waitReady(60 * time.Second); err != nil {
+					c.kill()
+					return nil, fmt.Errorf("node %d: %w (log in %s.log)", j+1, err, c.nodes[j].dir)
+				}
+			}
+		}
+	}
+	return c, nil
+}
+
+// kill ends every node at once with SIGKILL: for clusters whose data is thrown away.
+func (c *cluster) kill() {
+	for _, n := range c.nodes {
+		if n.cmd != nil && n.cmd.Process != nil {
+			n.cmd.Process.Kill()
+		}
+	}
+	for _, n := range c.nodes {
+		if n.cmd != nil {
+			n.cmd.Wait()
+			n.cmd = nil
+		}
+	}
 }
 
 func (c *cluster) stop() {

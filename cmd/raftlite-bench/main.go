@@ -26,6 +26,7 @@ type options struct {
 	catchup  int // MiB; 0 skips the catch-up and start-up measurements
 	only     string
 	profiles string // directory for CPU profiles of the node under load; "" for none
+	cdc      bool   // also compare the 32-client insert load with change data capture off and on
 }
 
 func main() {
@@ -38,6 +39,7 @@ func main() {
 	flag.IntVar(&o.serial, "serial", 2000, "inserts in each one-client run")
 	flag.IntVar(&o.catchup, "catchup", 0, "size in MiB of the database a new node catches up from (0: skip)")
 	flag.StringVar(&o.only, "only", "", "run only scenarios whose name contains this")
+	flag.BoolVar(&o.cdc, "cdc", false, "also compare the 32-client insert load with change data capture off and on (fresh clusters, alternating; the nodes deliver to a webhook in this process); -only CDC runs only that")
 	flag.StringVar(&o.profiles, "cpuprofile", "", "write a CPU profile of the node under load, for the first run of each timed scenario, into this directory")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
@@ -79,7 +81,7 @@ func run(o options) error {
 	defer os.RemoveAll(dir)
 	if o.binary == "" {
 		o.binary = filepath.Join(dir, "raftlited")
-		build := exec.Command("go", "build", "-tags", "sqlite_column_metadata sqlite_fts5 sqlite_math_functions", "-o", o.binary, "github.com/raftlite/raftlite/cmd/raftlited")
+		build := exec.Command("go", "build", "-tags", "sqlite_column_metadata sqlite_fts5 sqlite_math_functions sqlite_preupdate_hook", "-o", o.binary, "github.com/raftlite/raftlite/cmd/raftlited")
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build raftlited: %w", err)
@@ -99,8 +101,24 @@ func run(o options) error {
 	limits["raw SQLite inserts/s (WAL, synchronous=NORMAL, one connection, one insert per transaction)"] = fmt.Sprintf("%.0f", ri)
 
 	for _, n := range o.sizes {
+		if !wantAnyCluster(o) {
+			break
+		}
 		if err := measureCluster(o, dir, n, &t); err != nil {
 			return fmt.Errorf("%d-node cluster: %w", n, err)
+		}
+	}
+	var cdcResults []cdcResult
+	if settings := cdcWanted(o); len(settings) > 0 {
+		wh, err := startWebhook()
+		if err != nil {
+			return err
+		}
+		defer wh.stop()
+		for _, n := range o.sizes {
+			if err := measureCDC(o, dir, n, settings, wh, &cdcResults); err != nil {
+				return fmt.Errorf("%d-node cluster, CDC: %w", n, err)
+			}
 		}
 	}
 	if o.catchup > 0 {
@@ -109,10 +127,38 @@ func run(o options) error {
 		}
 	}
 	report(o, t, limits)
+	reportCDC(o, cdcResults)
 	return nil
 }
 
 func want(o options, scenario string) bool { return o.only == "" || strings.Contains(scenario, o.only) }
+
+// The scenarios of measureCluster.
+const (
+	scSerial  = "1 client, one insert per request: p50 / p99"
+	sc32      = "32 clients, one insert per request: requests/s (p50 / p99)"
+	scBatch   = "4 clients, 100 inserts per request: statements/s"
+	scQueued  = "queued writes, 16 clients: statements/s"
+	rssIdle   = "RSS of the leader, idle"
+	rssLoaded = "RSS of the leader, under the 32-client insert load"
+)
+
+func readScenario(level, where string) string {
+	return fmt.Sprintf("16 clients reading by primary key, level %s, on the %s: requests/s", level, where)
+}
+
+var readLevels = []string{"none", "weak", "linearizable", "strong"}
+
+// wantAnyCluster tells whether -only selects any scenario of measureCluster (else it starts no cluster).
+func wantAnyCluster(o options) bool {
+	names := []string{scSerial, sc32, scBatch, scQueued}
+	for _, where := range []string{"leader", "follower"} {
+		for _, level := range readLevels {
+			names = append(names, readScenario(level, where))
+		}
+	}
+	return slices.ContainsFunc(names, func(s string) bool { return want(o, s) })
+}
 
 func measureCluster(o options, dir string, n int, t *table) error {
 	c, err := startCluster(o.binary, filepath.Join(dir, fmt.Sprintf("c%d", n)), n)
@@ -127,10 +173,10 @@ func measureCluster(o options, dir string, n int, t *table) error {
 	if err := leader.exec("CREATE TABLE bench (id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
 		return err
 	}
-	t.set("RSS of the leader, idle", n, mib(leader.rss()))
+	t.set(rssIdle, n, mib(leader.rss()))
 	firstID := ids.Load() + 1 // ids run on across clusters; reads pick only this cluster's rows
 
-	if s := "1 client, one insert per request: p50 / p99"; want(o, s) {
+	if s := scSerial; want(o, s) {
 		var p50, p99 []float64
 		for r := 0; r < o.runs; r++ {
 			lat := make([]time.Duration, 0, o.serial)
@@ -145,7 +191,7 @@ func measureCluster(o options, dir string, n int, t *table) error {
 		}
 		t.set(s, n, fmt.Sprintf("%s / %s", ms(median(p50)), ms(median(p99))))
 	}
-	if s := "32 clients, one insert per request: requests/s (p50 / p99)"; want(o, s) {
+	if s := sc32; want(o, s) {
 		var rssPeak uint64
 		stopRSS := sampleRSS(leader, &rssPeak)
 		m, err := repeat(o, profiled(o, leader, n, s, func() (measurement, error) {
@@ -156,9 +202,9 @@ func measureCluster(o options, dir string, n int, t *table) error {
 			return err
 		}
 		t.set(s, n, fmt.Sprintf("%.0f (%s / %s)", m.rate, ms(m.p50), ms(m.p99)))
-		t.set("RSS of the leader, under the 32-client insert load", n, mib(rssPeak))
+		t.set(rssLoaded, n, mib(rssPeak))
 	}
-	if s := "4 clients, 100 inserts per request: statements/s"; want(o, s) {
+	if s := scBatch; want(o, s) {
 		m, err := repeat(o, profiled(o, leader, n, s, func() (measurement, error) {
 			return runClients(4, o.duration, func(int) (int, error) { return insertBatch(leader) })
 		}))
@@ -167,7 +213,7 @@ func measureCluster(o options, dir string, n int, t *table) error {
 		}
 		t.set(s, n, fmt.Sprintf("%.0f", m.stmtRate))
 	}
-	if s := "queued writes, 16 clients: statements/s"; want(o, s) {
+	if s := scQueued; want(o, s) {
 		m, err := repeat(o, func() (measurement, error) {
 			start := time.Now()
 			mm, err := runClients(16, o.duration, func(int) (int, error) { return queueOne(leader) })
@@ -198,8 +244,8 @@ func measureCluster(o options, dir string, n int, t *table) error {
 		if target != leader {
 			where = "follower"
 		}
-		for _, level := range []string{"none", "weak", "linearizable", "strong"} {
-			s := fmt.Sprintf("16 clients reading by primary key, level %s, on the %s: requests/s", level, where)
+		for _, level := range readLevels {
+			s := readScenario(level, where)
 			if !want(o, s) {
 				continue
 			}
@@ -270,25 +316,27 @@ func report(o options, t table, limits map[string]string) {
 	fmt.Printf("\n## raftlite-bench, %s\n\n", time.Now().UTC().Format("2006-01-02"))
 	fmt.Printf("%d CPUs (%s/%s, %s); medians of %d runs of %s each (one-client runs: %d inserts); loopback clusters\n\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, memTotal(), o.runs, o.duration, o.serial)
-	fmt.Printf("| scenario |")
-	for _, n := range o.sizes {
-		fmt.Printf(" %d-node |", n)
-	}
-	fmt.Printf("\n|---|")
-	for range o.sizes {
-		fmt.Printf("---|")
-	}
-	fmt.Println()
-	for _, s := range t.order {
-		fmt.Printf("| %s |", s)
+	if len(t.order) > 0 {
+		fmt.Printf("| scenario |")
 		for _, n := range o.sizes {
-			v := t.cells[s][n]
-			if v == "" {
-				v = "-"
-			}
-			fmt.Printf(" %s |", v)
+			fmt.Printf(" %d-node |", n)
+		}
+		fmt.Printf("\n|---|")
+		for range o.sizes {
+			fmt.Printf("---|")
 		}
 		fmt.Println()
+		for _, s := range t.order {
+			fmt.Printf("| %s |", s)
+			for _, n := range o.sizes {
+				v := t.cells[s][n]
+				if v == "" {
+					v = "-"
+				}
+				fmt.Printf(" %s |", v)
+			}
+			fmt.Println()
+		}
 	}
 	fmt.Printf("\n| limit of this machine | value |\n|---|---|\n")
 	keys := make([]string, 0, len(limits))
