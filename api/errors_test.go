@@ -95,7 +95,7 @@ func TestErrorStatuses(t *testing.T) {
 		// SQL that ran and failed is a 200 with the error in the body, as in rqlite.
 		{"syntax error", "POST", "/db/execute", jsonType, `["SELEC 1"]`, 200, jsonOut, `{"results":[{"error":"near \"SELEC\": syntax error"}]}`},
 		{"disallowed pragma", "POST", "/db/execute", jsonType, `["PRAGMA synchronous=OFF"]`, 200, jsonOut, `{"results":[],"error":"disallowed pragma"}`},
-		{"changing raftlite's own table", "POST", "/db/execute", jsonType, `["DELETE FROM _raftlite_state"]`, 200, jsonOut, `{"results":[{"error":"not authorized: _raftlite_state is raftlite's own table: it records the last log entry applied to this database, and the cluster's membership, in the same transaction as the data, so that a restarted node neither applies an entry twice nor skips one; queries may read it, nothing may change it"}]}`},
+		{"changing raftlite's own table", "POST", "/db/execute", jsonType, `["DELETE FROM _raftlite_state"]`, 200, jsonOut, `{"results":[{"error":"not authorized: _raftlite_state is raftlite's own table: it records the last log entry applied to this database, and the cluster's membership, in the same transaction as the data, so that a restarted node neither applies an entry twice nor skips one; queries may read it, but no write may change it or read it (what it holds mid-batch depends on how each node batched the log, so replicas would differ)"}]}`},
 		{"reading raftlite's own table", "GET", "/db/query?q=SELECT+count(*)+FROM+_raftlite_state", "", "", 200, jsonOut, `~"values":[[1]]`},
 		{"attaching a file", "POST", "/db/execute", jsonType, `["ATTACH 'x.db' AS x"]`, 200, jsonOut, `~{"results":[{"error":"not authorized: ATTACH and DETACH are not allowed: `},
 	} {

@@ -17,7 +17,8 @@ import (
 const (
 	whyStateTable = stateTable + " is raftlite's own table: it records the last log entry applied to this " +
 		"database, and the cluster's membership, in the same transaction as the data, so that a restarted node " +
-		"neither applies an entry twice nor skips one; queries may read it, nothing may change it"
+		"neither applies an entry twice nor skips one; queries may read it, but no write may change it or " +
+		"read it (what it holds mid-batch depends on how each node batched the log, so replicas would differ)"
 	whyTransaction = "BEGIN, COMMIT and ROLLBACK must be statements of their own: the node runs every request " +
 		"inside a transaction of its own, which also records the applied log position"
 	whySavepoint = "savepoint names beginning with _raftlite_ belong to raftlite (each request's transaction " +
@@ -49,7 +50,7 @@ func (w *writer) authorize(op int, arg1, arg2, arg3 string) int {
 // writerRefusal is why the writer refuses an action of a user statement, or "" if it allows it.
 func writerRefusal(op int, arg1, arg2 string) string {
 	switch op {
-	case sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE:
+	case sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE, sqlite3.SQLITE_READ:
 		if strings.EqualFold(arg1, stateTable) {
 			return whyStateTable
 		}

@@ -34,6 +34,9 @@ func TestRefusalsSayWhy(t *testing.T) {
 		{"CREATE INDEX i ON _raftlite_state(applied_index)", whyStateTable},
 		{"CREATE TRIGGER tr AFTER UPDATE ON _raftlite_state BEGIN SELECT 1; END", whyStateTable},
 		{"INSERT INTO foo VALUES (1)", whyStateTable}, // fires trigger sneaky (below), which changes the state table
+		// A write that reads it: mid-batch it holds what depends on each node's batching.
+		{"INSERT INTO foo SELECT applied_index FROM _raftlite_state", whyStateTable},
+		{"SELECT applied_index FROM _raftlite_state", whyStateTable}, // sent as a write
 		{"SAVEPOINT _raftlite_mine", whySavepoint},
 		{"PRAGMA optimize", whyOptimize},
 		{"ATTACH DATABASE 'other.db' AS other", whyAttach},
@@ -63,7 +66,7 @@ func TestRefusalsSayWhy(t *testing.T) {
 	if rows := query(t, d, "SELECT count(*) FROM _raftlite_state"); rows[0][0] != int64(1) {
 		t.Errorf("state table rows: %v", rows)
 	}
-	if got := d.State().AppliedIndex; got != uint64(1+14) {
-		t.Errorf("applied index %d after 15 entries", got)
+	if got := d.State().AppliedIndex; got != uint64(1+16) {
+		t.Errorf("applied index %d after 17 entries", got)
 	}
 }

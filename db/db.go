@@ -91,7 +91,9 @@ func (d *DB) openWriter() error {
 	if err != nil {
 		return err
 	}
+	w.internal = true
 	st, err := readState(w.conn)
+	w.internal = false
 	if err != nil {
 		w.close()
 		return fmt.Errorf("read state of %s: %w", d.path, err)
