@@ -8,7 +8,7 @@ GOFLAGS_TAGS := -tags "$(TAGS)"
 RAFTLITE_TOOLS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/raftlite/tools
 export RAFTLITE_TOOLS
 
-.PHONY: run shell build raftlited test test-deps race vet fuzz bench clean chaos
+.PHONY: run shell build raftlited test test-deps race vet fuzz bench clean chaos tags
 
 # Builds ./raftlited (from go's build cache, a second or so, once the first build has compiled SQLite), then
 # runs it: flags in ARGS go before the data directory, DATA (default ./data).
@@ -38,7 +38,7 @@ test-deps:
 	@scripts/test-deps.sh
 
 race:
-	go test $(GOFLAGS_TAGS) -race ./db/ ./raftlog/ ./transport/ ./raftnode/ ./fsm/ ./cluster/ ./nodecall/ ./store/ ./api/ ./auth/ ./tlsconfig/ ./shell/
+	go test $(GOFLAGS_TAGS) -race ./db/ ./raftlog/ ./transport/ ./raftnode/ ./fsm/ ./cluster/ ./nodecall/ ./cdc/ ./store/ ./api/ ./auth/ ./tlsconfig/ ./shell/
 
 bench: build
 	./raftlite-bench -raftlited ./raftlited
@@ -50,3 +50,7 @@ clean:
 # The long fault-injection runs (10 minutes per cluster size): run before closing work on the core.
 chaos:
 	go test $(GOFLAGS_TAGS) -run TestChaos -timeout 2h -v ./system_test/ -args -chaos=$(or $(CHAOS),10m)
+
+# The build tags, for go commands run by hand: go test -tags "$$(make -s tags)" -count=1 ./...
+tags:
+	@echo $(TAGS)
