@@ -246,9 +246,8 @@ func fromFile(f fileConfig, where string) (*Config, error) {
 		{"transmit_max_backoff", f.TransmitMaxBackoff, &c.TransmitMaxBackoff, DefaultTransmitMaxBackoff},
 		{"pull_retention", f.PullRetention, &c.PullRetention, 0},
 	}
-	pullRetentionSet := false
 	for _, d := range durations {
-		v, set, err := parseDuration(d.in)
+		v, _, err := parseDuration(d.in)
 		if err != nil {
 			return fail(d.field, "%v", err)
 		}
@@ -259,11 +258,9 @@ func fromFile(f fileConfig, where string) (*Config, error) {
 		if v == 0 {
 			*d.out = d.def
 		}
-		if d.field == "pull_retention" {
-			pullRetentionSet = set
-		}
 	}
-	if c.Endpoint == "pull" && !pullRetentionSet {
+	if c.Endpoint == "pull" && c.PullRetention == 0 {
+		// Nothing else prunes a pull-only queue; keeping nothing would leave the feed nothing to serve.
 		c.PullRetention = DefaultPullRetention
 	}
 	if c.TransmitMaxBackoff < c.TransmitMinBackoff {

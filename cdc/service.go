@@ -111,10 +111,13 @@ func New(cfg *Config, nodeID string, q Queue, cl Cluster, out io.Writer, log *sl
 	return s, nil
 }
 
-// Start runs the sending and pruning loop.
+// Start runs the sending loop, and the loop that tells the voters the high watermark and prunes. They
+// are separate so that a leader sending without pause under load still tells the voters, every interval,
+// how far it got.
 func (s *Service) Start() {
-	s.loops.Add(1)
+	s.loops.Add(2)
 	go s.run()
+	go s.runWatermark()
 }
 
 // Stop ends the loop and waits for it.
@@ -172,22 +175,12 @@ func (s *Service) Config() *Config { return s.cfg }
 
 func (s *Service) run() {
 	defer s.loops.Done()
-	hwmTick := time.NewTicker(s.cfg.HighWatermarkInterval)
-	defer hwmTick.Stop()
 	poll := time.NewTicker(min(s.cfg.MaxBatchDelay, 250*time.Millisecond))
 	defer poll.Stop()
 	for {
 		select {
 		case <-s.stopc:
 			return
-		case <-hwmTick.C:
-			if s.cl.IsLeader() && s.cfg.Sends() && s.hwm.Load() > 0 {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				s.cl.BroadcastHighWatermark(ctx, s.hwm.Load())
-				cancel()
-			}
-			s.prune()
-			continue
 		case <-s.notify:
 		case <-poll.C:
 		}
@@ -197,10 +190,32 @@ func (s *Service) run() {
 	}
 }
 
+// runWatermark, every high_watermark_interval, has the leader tell the voters its high watermark (even
+// unchanged, so that a voter that missed one, or joined late, learns it), and prunes this node's queue.
+func (s *Service) runWatermark() {
+	defer s.loops.Done()
+	tick := time.NewTicker(s.cfg.HighWatermarkInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopc:
+			return
+		case <-tick.C:
+		}
+		if s.cl.IsLeader() && s.cfg.Sends() && s.hwm.Load() > 0 {
+			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+			s.cl.BroadcastHighWatermark(ctx, s.hwm.Load())
+			cancel()
+		}
+		s.prune()
+	}
+}
+
 // sendAvailable sends batches until the queue holds nothing above the high watermark, or this node stops
-// leading. A batch that is not full waits up to max_batch_delay for more groups.
+// leading. A batch that is not full waits max_batch_delay for more groups, then goes as it is: the queue
+// is read once before the wait and once after, not after every entry applied meanwhile.
 func (s *Service) sendAvailable() {
-	var partialSince time.Time
+	waited := false
 	for s.cl.IsLeader() {
 		groups, err := s.queue.Read(s.hwm.Load(), s.cfg.MaxBatchSize)
 		s.stats.Reads.Add(1)
@@ -211,21 +226,16 @@ func (s *Service) sendAvailable() {
 		if len(groups) == 0 {
 			return
 		}
-		if len(groups) < s.cfg.MaxBatchSize {
-			if partialSince.IsZero() {
-				partialSince = time.Now()
+		if len(groups) < s.cfg.MaxBatchSize && !waited {
+			waited = true
+			select {
+			case <-s.stopc:
+				return
+			case <-time.After(s.cfg.MaxBatchDelay):
 			}
-			if wait := s.cfg.MaxBatchDelay - time.Since(partialSince); wait > 0 {
-				select {
-				case <-s.stopc:
-					return
-				case <-s.notify:
-				case <-time.After(wait):
-				}
-				continue
-			}
+			continue
 		}
-		partialSince = time.Time{}
+		waited = false
 		s.stats.GroupsRead.Add(int64(len(groups)))
 		if !s.deliver(groups) {
 			return
@@ -258,29 +268,49 @@ func (s *Service) deliver(groups []Group) bool {
 			return true
 		}
 		if s.cfg.TransmitRetryPolicy == Exponential {
-			backoff = min(backoff*2, s.cfg.TransmitMaxBackoff)
+			if backoff > s.cfg.TransmitMaxBackoff/2 {
+				backoff = s.cfg.TransmitMaxBackoff // doubling would pass it (or overflow)
+			} else {
+				backoff *= 2
+			}
 		}
-		select {
-		case <-s.stopc:
-			return false
-		case <-time.After(backoff):
-		}
-		if !s.cl.IsLeader() {
-			return false // the new leader sends it
+		if !s.waitLeading(backoff) {
+			return false // stopping, or the new leader sends it
 		}
 		s.stats.Retries.Add(1)
 	}
 }
 
-// advance moves the high watermark to idx (it only grows) and prunes the leader's own queue.
+// waitLeading waits d, and reports false at once if this node stops leading (the new leader sends what
+// this one was retrying) or the service stops.
+func (s *Service) waitLeading(d time.Duration) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	check := time.NewTicker(50 * time.Millisecond)
+	defer check.Stop()
+	for {
+		select {
+		case <-s.stopc:
+			return false
+		case <-deadline.C:
+			return s.cl.IsLeader()
+		case <-check.C:
+			if !s.cl.IsLeader() {
+				return false
+			}
+		}
+	}
+}
+
+// advance moves the high watermark to idx (it only grows). The leader prunes its own queue with the
+// others, every high_watermark_interval: a prune is a write transaction, too dear for every batch.
 func (s *Service) advance(idx uint64) {
 	for {
 		cur := s.hwm.Load()
 		if idx <= cur || s.hwm.CompareAndSwap(cur, idx) {
-			break
+			return
 		}
 	}
-	s.prune()
 }
 
 // prune deletes what is delivered (and, for the pull feed, older than pull_retention). Without a sender,

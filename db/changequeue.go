@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // ChangeGroup is one queued group: the row changes of the committed entry at Index, as a payload entry
@@ -108,19 +111,44 @@ func (c *capturer) abandoned() {
 	}
 }
 
+// queueReader reads the change queue on a read-only connection of its own, so that reading it neither
+// waits for the writer's batch nor holds it up. (The pool's readers refuse the queue to users' queries.)
+type queueReader struct {
+	mu   sync.Mutex
+	conn *sqlite3.SQLiteConn
+}
+
+// close drops the connection (the file is about to be replaced, or the database closes).
+func (q *queueReader) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.conn != nil {
+		q.conn.Close()
+		q.conn = nil
+	}
+}
+
 // Changes returns up to limit queued groups with an index above after, oldest first.
 func (d *DB) Changes(after uint64, limit int) ([]ChangeGroup, error) {
-	d.wmu.Lock()
-	defer d.wmu.Unlock()
-	if d.w == nil {
-		return nil, errClosed
-	}
-	if d.w.capture == nil {
+	if d.opts.Capture == nil {
 		return nil, nil
 	}
-	d.w.internal = true
-	defer func() { d.w.internal = false }()
-	rows, err := d.w.conn.Query("SELECT idx, ts, grp FROM "+changeTable+" WHERE idx > ? ORDER BY idx LIMIT ?",
+	d.swap.RLock()
+	defer d.swap.RUnlock()
+	if d.w == nil { // d.w changes only under d.swap's write lock
+		return nil, errClosed
+	}
+	q := &d.queue
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.conn == nil {
+		conn, err := openConn(readerDSN(d.path, false))
+		if err != nil {
+			return nil, fmt.Errorf("open the change queue: %w", err)
+		}
+		q.conn = conn
+	}
+	rows, err := q.conn.Query("SELECT idx, ts, grp FROM "+changeTable+" WHERE idx > ? ORDER BY idx LIMIT ?",
 		[]driver.Value{int64(min(after, math.MaxInt64)), int64(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("read the change queue: %w", err)

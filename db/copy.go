@@ -166,6 +166,7 @@ func (d *DB) replace(src string) (err error) {
 		}
 	}()
 	d.readers.closeAll()
+	d.queue.close()
 	if err := d.w.exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return fmt.Errorf("checkpoint before replacing %s: %w", d.path, err)
 	}

@@ -60,6 +60,8 @@ type DB struct {
 	state atomic.Pointer[State]
 	// applying is the statement the writer runs for a committed entry now (Applying).
 	applying atomic.Pointer[Applying]
+	// queue reads the change queue (changequeue.go).
+	queue queueReader
 }
 
 // Open opens (creating if needed) the database at path.
@@ -137,6 +139,7 @@ func (d *DB) Close() error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	d.readers.closeAll()
+	d.queue.close()
 	if d.w == nil {
 		return nil
 	}

@@ -296,6 +296,26 @@ func TestCDCLeaderKilled(t *testing.T) {
 	}
 	if missing > 0 {
 		t.Errorf("%d of %d acknowledged inserts never delivered", missing, len(acked))
+		c.mu.Lock()
+		for id := range acked {
+			if ids[id] {
+				continue
+			}
+			// Is the row in the database? If not, the write itself was lost, not only its event.
+			if r, err := newLeader.query(fmt.Sprintf("SELECT count(*) FROM acked WHERE id = %d", id), "strong"); err == nil {
+				t.Logf("insert %d: %v row(s) in the database", id, r.Values[0][0])
+			}
+			for _, b := range c.batches {
+				for _, e := range b.Payload {
+					for _, ev := range e.Events {
+						if n, _ := ev.After["id"].(json.Number).Int64(); n == id {
+							t.Logf("insert %d is in entry %d sent by %s, whose first copy was %+v", id, e.Index, b.NodeID, byIndex[e.Index])
+						}
+					}
+				}
+			}
+		}
+		c.mu.Unlock()
 	}
 	// Repeats come from the new leader resending what the old one sent within its last high watermark
 	// interval (200 ms here), or the restarted node's: a few batches' worth, not the stream.
@@ -303,6 +323,29 @@ func TestCDCLeaderKilled(t *testing.T) {
 		t.Errorf("%d repeats for %d entries", repeats, len(byIndex))
 	}
 	t.Logf("%d writes, %d entries delivered, %d repeats", len(acked), len(byIndex), repeats)
+	// Which sender repeated what: a repeat should come from a sender other than the one that first
+	// delivered the entry (a new leader resending), within its last high watermark interval.
+	c.mu.Lock()
+	first := map[uint64]string{}
+	perSender := map[string][2]uint64{}
+	for _, b := range c.batches {
+		for _, e := range b.Payload {
+			if _, ok := first[e.Index]; !ok {
+				first[e.Index] = b.NodeID
+				continue
+			}
+			r := perSender[b.NodeID+" repeating "+first[e.Index]]
+			if r[0] == 0 || e.Index < r[0] {
+				r[0] = e.Index
+			}
+			r[1] = max(r[1], e.Index)
+			perSender[b.NodeID+" repeating "+first[e.Index]] = r
+		}
+	}
+	c.mu.Unlock()
+	for k, r := range perSender {
+		t.Logf("%s: indexes %d to %d", k, r[0], r[1])
+	}
 }
 
 // Log compaction and a snapshot sent to a lagging follower, while the changes are undelivered, lose
