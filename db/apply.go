@@ -202,7 +202,7 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 			res, rb, err := d.applyRequest(k, op.Index, op.Request, outcomes)
 			w.steps.lift()
 			if err == nil && rb == nil {
-				err = w.storeGroup(op)
+				w.storeGroup(op)
 			}
 			if err != nil || rb != nil {
 				d.abort()
@@ -220,6 +220,11 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 		}
 	}
 	last := ops[len(ops)-1]
+	if err := w.flushGroups(); err != nil {
+		d.abort()
+		w.capture.abandoned()
+		return nil, nil, err
+	}
 	if err := w.internalExec(w.setApplied, int64(last.Index), int64(last.Term)); err != nil {
 		d.abort()
 		w.capture.abandoned()

@@ -4,13 +4,14 @@ import (
 	"database/sql/driver"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/raftlite/raftlite/sqlscan"
 )
@@ -73,6 +74,7 @@ type tableMeta struct {
 	columns      []column
 	withoutRowID bool
 	err          string // why the table's columns could not be read
+	layouts      map[int]*layout
 }
 
 type column struct {
@@ -90,7 +92,10 @@ type capturer struct {
 	// userTxMark is len(events) when the request's explicit transaction began.
 	userTxMark int
 	meta       map[string]*tableMeta
-	insert     driver.Stmt
+	// groups are the batch's groups, written to the queue just before it commits (flushGroups) through
+	// the prepared INSERTs of each row count.
+	groups  []ChangeGroup
+	inserts map[int]driver.Stmt
 	// queued is the number of groups in the queue, as of the last commit; pending is what the batch being
 	// applied adds to it.
 	queued, pending int64
@@ -104,13 +109,13 @@ func (w *writer) captureMark() int {
 	return w.capture.mark()
 }
 
-// captured takes in the events of the statement sql just run on the writer (see collect); after a
-// statement that may have changed a table's columns, the columns are read afresh.
-func (w *writer) captured(sql string, since int, failed bool) error {
+// captured takes in the events of the statement of the given kind just run on the writer (see collect);
+// after a statement that may have changed a table's columns, the columns are read afresh.
+func (w *writer) captured(kind sqlscan.Kind, since int, failed bool) error {
 	if w == nil || w.capture == nil {
 		return nil
 	}
-	switch sqlscan.Analyze(sql).Kind {
+	switch kind {
 	case sqlscan.Insert, sqlscan.Update, sqlscan.Delete, sqlscan.Replace, sqlscan.Select, sqlscan.Values:
 	default:
 		w.capture.forgetSchema()
@@ -292,7 +297,7 @@ func (c *capturer) appendEvent(out []byte, ev *rowEvent) []byte {
 	out = append(out, `{"op":"`...)
 	out = append(out, op...)
 	out = append(out, `","table":`...)
-	out = appendJSONString(out, []byte(ev.table))
+	out = appendJSONString(out, ev.table)
 	m := ev.meta
 	if m == nil || !m.withoutRowID {
 		if ev.op != opDelete && ev.newKey != 0 {
@@ -315,83 +320,106 @@ func (c *capturer) appendEvent(out []byte, ev *rowEvent) []byte {
 			problem = m.err
 		}
 	default:
-		var before, after []byte
+		// Images are written in place; on an error the event goes back to where it was and carries the
+		// error instead.
+		mark := len(out)
 		var err error
 		if ev.op != opInsert {
-			if before, err = m.image(ev.before); err != nil {
+			out = append(out, `,"before":`...)
+			if out, err = m.appendImage(out, ev.before); err != nil {
 				problem = "old row: " + err.Error()
 			}
 		}
 		if ev.op != opDelete && problem == "" {
-			if after, err = m.image(ev.after); err != nil {
+			out = append(out, `,"after":`...)
+			if out, err = m.appendImage(out, ev.after); err != nil {
 				problem = "new row: " + err.Error()
 			}
 		}
-		if problem == "" {
-			if before != nil {
-				out = append(out, `,"before":`...)
-				out = append(out, before...)
-			}
-			if after != nil {
-				out = append(out, `,"after":`...)
-				out = append(out, after...)
-			}
+		if problem != "" {
+			out = out[:mark]
 		}
 	}
 	if problem != "" {
 		out = append(out, `,"error":`...)
-		out = appendJSONString(out, []byte(problem))
+		out = appendJSONString(out, problem)
 	}
 	return append(out, '}')
 }
 
-// image encodes a row as a JSON object of its columns, keys sorted. A value JSON cannot hold (an
-// infinite or NaN real) is null.
-func (m *tableMeta) image(vals []value) ([]byte, error) {
+// layout is how a row image of n values maps to the JSON object: for each key, in sorted order, the
+// key already encoded ("name":) and the index of its value.
+type layout struct {
+	keys [][]byte
+	at   []int
+}
+
+// layoutFor works out (once per table and image size) which values go under which keys. The hook's
+// images hold either every column or only the stored ones (not VIRTUAL generated columns), depending on
+// SQLite's version; hidden columns of virtual tables are not in SELECT *, so not in the image either.
+func (m *tableMeta) layoutFor(n int) (*layout, error) {
+	if l, ok := m.layouts[n]; ok {
+		return l, nil
+	}
 	type cell struct {
 		name string
-		v    *value
+		at   int
 	}
-	var stored []column
+	var cells []cell
+	stored := 0
 	for _, col := range m.columns {
 		if !col.virtual {
-			stored = append(stored, col)
+			stored++
 		}
 	}
-	cells := make([]cell, 0, len(m.columns))
-	switch len(vals) {
-	case len(stored):
-		for i, col := range stored {
-			if !col.hidden {
-				cells = append(cells, cell{col.name, &vals[i]})
+	switch n {
+	case stored:
+		i := 0
+		for _, col := range m.columns {
+			if col.virtual {
+				continue
 			}
+			if !col.hidden {
+				cells = append(cells, cell{col.name, i})
+			}
+			i++
 		}
 	case len(m.columns):
 		for i, col := range m.columns {
 			if !col.hidden && !col.virtual {
-				cells = append(cells, cell{col.name, &vals[i]})
+				cells = append(cells, cell{col.name, i})
 			}
 		}
 	default:
-		return nil, fmt.Errorf("%d values for the %d columns of the table", len(vals), len(m.columns))
+		return nil, fmt.Errorf("%d values for the %d columns of the table", n, len(m.columns))
 	}
-	slices.SortFunc(cells, func(a, b cell) int {
-		switch {
-		case a.name < b.name:
-			return -1
-		case a.name > b.name:
-			return 1
-		}
-		return 0
-	})
-	out := []byte{'{'}
-	for i, c := range cells {
+	slices.SortFunc(cells, func(a, b cell) int { return strings.Compare(a.name, b.name) })
+	l := &layout{}
+	for _, c := range cells {
+		l.keys = append(l.keys, append(appendJSONString(nil, c.name), ':'))
+		l.at = append(l.at, c.at)
+	}
+	if m.layouts == nil {
+		m.layouts = map[int]*layout{}
+	}
+	m.layouts[n] = l
+	return l, nil
+}
+
+// appendImage encodes a row as a JSON object of its columns, keys sorted. A value JSON cannot hold (an
+// infinite or NaN real) is null.
+func (m *tableMeta) appendImage(out []byte, vals []value) ([]byte, error) {
+	l, err := m.layoutFor(len(vals))
+	if err != nil {
+		return out, err
+	}
+	out = append(out, '{')
+	for i, key := range l.keys {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = appendJSONString(out, []byte(c.name))
-		out = append(out, ':')
-		out = appendValue(out, c.v)
+		out = append(out, key...)
+		out = appendValue(out, &vals[l.at[i]])
 	}
 	return append(out, '}'), nil
 }
@@ -401,11 +429,7 @@ func appendValue(out []byte, v *value) []byte {
 	case classInteger:
 		return strconv.AppendInt(out, v.i, 10)
 	case classFloat:
-		if math.IsInf(v.f, 0) || math.IsNaN(v.f) {
-			return append(out, "null"...)
-		}
-		b, _ := json.Marshal(v.f)
-		return append(out, b...)
+		return appendFloat(out, v.f)
 	case classText:
 		return appendJSONString(out, v.b)
 	case classBlob:
@@ -416,10 +440,80 @@ func appendValue(out []byte, v *value) []byte {
 	return append(out, "null"...)
 }
 
-// appendJSONString encodes s as encoding/json does (HTML characters escaped, invalid UTF-8 as U+FFFD).
-func appendJSONString(out, s []byte) []byte {
-	b, _ := json.Marshal(string(s))
-	return append(out, b...)
+// appendFloat writes f as encoding/json does (the shortest form that reads back the same; exponent
+// notation below 1e-6 and from 1e21); an infinite or NaN real, which JSON cannot hold, is null.
+func appendFloat(out []byte, f float64) []byte {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return append(out, "null"...)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	n := len(out)
+	out = strconv.AppendFloat(out, f, format, -1, 64)
+	if format == 'e' {
+		// 1e-07 becomes 1e-7, as encoding/json writes it.
+		if e := len(out) - n; e >= 4 && out[len(out)-4] == 'e' && out[len(out)-3] == '-' && out[len(out)-2] == '0' {
+			out[len(out)-2] = out[len(out)-1]
+			out = out[:len(out)-1]
+		}
+	}
+	return out
+}
+
+// appendJSONString encodes s as encoding/json does: HTML characters escaped (\u003c, \u003e, \u0026),
+// U+2028 and U+2029 escaped, invalid UTF-8 as U+FFFD.
+func appendJSONString[T string | []byte](out []byte, s T) []byte {
+	const hex = "0123456789abcdef"
+	out = append(out, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			out = append(out, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				out = append(out, '\\', c)
+			case '\n':
+				out = append(out, '\\', 'n')
+			case '\r':
+				out = append(out, '\\', 'r')
+			case '\t':
+				out = append(out, '\\', 't')
+			case '\b':
+				out = append(out, '\\', 'b')
+			case '\f':
+				out = append(out, '\\', 'f')
+			default:
+				out = append(out, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune([]byte(s[i:min(len(s), i+utf8.UTFMax)]))
+		if r == utf8.RuneError && size == 1 {
+			out = append(out, s[start:i]...)
+			out = append(out, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			out = append(out, s[start:i]...)
+			out = append(out, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	out = append(out, s[start:]...)
+	return append(out, '"')
 }
 
 // byteReader decodes the hook's records (capture_hook.go writes them): op (1 byte), table (length, bytes),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"sync"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -42,15 +43,8 @@ func (d *DB) attachCapture(w *writer) error {
 	if d.opts.Capture == nil {
 		return w.exec("DELETE FROM " + changeTable + "; UPDATE " + changeStateTable + " SET pruned = 0, delivered = 0")
 	}
-	c := &capturer{cfg: *d.opts.Capture, meta: map[string]*tableMeta{}}
-	w.internal = true
-	c.insert, err = w.conn.Prepare("INSERT INTO " + changeTable + " (idx, ts, grp) VALUES (?, ?, ?)")
-	w.internal = false
-	if err != nil {
-		return fmt.Errorf("prepare the change queue: %w", err)
-	}
+	c := &capturer{cfg: *d.opts.Capture, meta: map[string]*tableMeta{}, inserts: map[int]driver.Stmt{}}
 	if c.hook, err = installHook(connHandle(w.conn), !c.cfg.RowIDsOnly); err != nil {
-		c.insert.Close()
 		return err
 	}
 	n, err := w.queryInt("SELECT count(*) FROM " + changeTable)
@@ -68,26 +62,59 @@ func (c *capturer) close() {
 		return
 	}
 	c.hook.remove()
-	if c.insert != nil {
-		c.insert.Close()
+	for _, st := range c.inserts {
+		st.Close()
 	}
 }
 
-// storeGroup queues the current entry's events (in the batch's transaction) and starts the next entry.
-func (w *writer) storeGroup(op Op) error {
+// storeGroup encodes the current entry's events as its group and starts the next entry; flushGroups
+// writes the batch's groups to the queue.
+func (w *writer) storeGroup(op Op) {
 	c := w.capture
 	if c == nil {
-		return nil
+		return
 	}
 	defer c.reset()
-	grp := c.group(op.Index, op.Env.NowUnixMs)
-	if grp == nil {
+	if grp := c.group(op.Index, op.Env.NowUnixMs); grp != nil {
+		c.groups = append(c.groups, ChangeGroup{Index: op.Index, TimestampMs: op.Env.NowUnixMs, JSON: grp})
+	}
+}
+
+// maxInsertRows bounds the rows of one INSERT into the queue (a prepared statement per row count).
+const maxInsertRows = 32
+
+// flushGroups writes the batch's groups into the queue, in its transaction: a few multi-row INSERTs
+// rather than one statement per entry.
+func (w *writer) flushGroups() error {
+	c := w.capture
+	if c == nil || len(c.groups) == 0 {
 		return nil
 	}
-	if err := w.internalExec(c.insert, int64(op.Index), op.Env.NowUnixMs, grp); err != nil {
-		return fmt.Errorf("queue the changes of entry %d: %w", op.Index, err)
+	for rest := c.groups; len(rest) > 0; {
+		n := min(len(rest), maxInsertRows)
+		st, ok := c.inserts[n]
+		if !ok {
+			sql := "INSERT INTO " + changeTable + " (idx, ts, grp) VALUES (?, ?, ?)" + strings.Repeat(", (?, ?, ?)", n-1)
+			w.internal = true
+			var err error
+			st, err = w.conn.Prepare(sql)
+			w.internal = false
+			if err != nil {
+				return fmt.Errorf("prepare the change queue: %w", err)
+			}
+			c.inserts[n] = st
+		}
+		args := make([]any, 0, 3*n)
+		for _, g := range rest[:n] {
+			args = append(args, int64(g.Index), g.TimestampMs, g.JSON)
+		}
+		if err := w.internalExec(st, args...); err != nil {
+			return fmt.Errorf("queue the changes of entries %d-%d: %w", rest[0].Index, rest[n-1].Index, err)
+		}
+		rest = rest[n:]
 	}
-	c.pending++
+	c.pending = int64(len(c.groups))
+	c.groups = c.groups[:0]
 	return nil
 }
 
@@ -107,6 +134,7 @@ func (c *capturer) committed() {
 func (c *capturer) abandoned() {
 	if c != nil {
 		c.pending = 0
+		c.groups = c.groups[:0]
 		c.reset()
 	}
 }

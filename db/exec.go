@@ -30,6 +30,8 @@ type session struct {
 	// qualify names result columns <table>.<column> after the table they come from (?qualify_columns).
 	qualify bool
 	budget  *resultBudget // shared by the request's statements; nil: unlimited
+	// kind is the kind of the statement runPiece ran last (on the writer only).
+	kind sqlscan.Kind
 }
 
 // run executes st in the given mode and returns its result. A non-nil error means the environment failed
@@ -56,7 +58,7 @@ func (s *session) run(st *command.Statement, mode command.Mode) (Result, error) 
 		if err != nil {
 			return Result{}, err
 		}
-		if err := s.writer.captured(p.Text, mark, r.failed()); err != nil {
+		if err := s.writer.captured(s.kind, mark, r.failed()); err != nil {
 			return Result{}, err
 		}
 		used += n
@@ -90,6 +92,7 @@ func (s *session) runPiece(sql string, args []driver.NamedValue, used int, mode 
 	var kind sqlscan.Kind
 	if s.writer != nil {
 		kind = sqlscan.Analyze(sql).Kind
+		s.kind = kind
 		switch kind {
 		case sqlscan.Begin, sqlscan.Commit, sqlscan.Rollback:
 			r, err := s.transactionControl(kind)

@@ -82,6 +82,9 @@ func stepLimitResult(mode command.Mode, limit int64) Result {
 }
 
 func (r Result) stoppedBySteps(limit int64) bool {
+	if !r.failed() {
+		return false
+	}
 	msg := stepLimitError(limit)
 	return (r.Exec != nil && r.Exec.Error == msg) || (r.Rows != nil && r.Rows.Error == msg)
 }
