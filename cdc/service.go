@@ -58,6 +58,7 @@ type Service struct {
 	client *http.Client
 
 	hwm      atomic.Uint64
+	queued   atomic.Int64  // groups queued since the start (Queued)
 	notify   chan struct{} // the queue has new groups (capacity 1)
 	waitMu   sync.Mutex    // guards newGroups
 	newGrps  chan struct{} // closed when groups arrive: pull feed waiters
@@ -129,8 +130,12 @@ func (s *Service) Stop() {
 	s.loops.Wait()
 }
 
-// Notify says that the queue has new groups (the database calls it after a commit that queued some).
-func (s *Service) Notify() {
+// Notify says that the queue has a new group.
+func (s *Service) Notify() { s.Queued(1) }
+
+// Queued says that the queue has n new groups (the database calls it after a commit that queued some).
+func (s *Service) Queued(n int) {
+	s.queued.Add(int64(n))
 	select {
 	case s.notify <- struct{}{}:
 	default:
@@ -212,8 +217,9 @@ func (s *Service) runWatermark() {
 }
 
 // sendAvailable sends batches until the queue holds nothing above the high watermark, or this node stops
-// leading. A batch that is not full waits max_batch_delay for more groups, then goes as it is: the queue
-// is read once before the wait and once after, not after every entry applied meanwhile.
+// leading. A batch that is not full waits, up to max_batch_delay, until enough groups were queued to fill
+// it (the database says how many each commit queued), then the queue is read again: once per batch, not
+// after every entry applied meanwhile.
 func (s *Service) sendAvailable() {
 	waited := false
 	for s.cl.IsLeader() {
@@ -228,10 +234,8 @@ func (s *Service) sendAvailable() {
 		}
 		if len(groups) < s.cfg.MaxBatchSize && !waited {
 			waited = true
-			select {
-			case <-s.stopc:
+			if !s.waitForGroups(s.cfg.MaxBatchSize - len(groups)) {
 				return
-			case <-time.After(s.cfg.MaxBatchDelay):
 			}
 			continue
 		}
@@ -279,6 +283,24 @@ func (s *Service) deliver(groups []Group) bool {
 		}
 		s.stats.Retries.Add(1)
 	}
+}
+
+// waitForGroups waits until n more groups were queued, or max_batch_delay passed. It reports false if
+// the service is stopping.
+func (s *Service) waitForGroups(n int) bool {
+	base := s.queued.Load()
+	deadline := time.NewTimer(s.cfg.MaxBatchDelay)
+	defer deadline.Stop()
+	for s.queued.Load()-base < int64(n) {
+		select {
+		case <-s.stopc:
+			return false
+		case <-deadline.C:
+			return true
+		case <-s.notify:
+		}
+	}
+	return true
 }
 
 // waitLeading waits d, and reports false at once if this node stops leading (the new leader sends what

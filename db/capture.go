@@ -26,8 +26,8 @@ type Capture struct {
 	RowIDsOnly bool
 	// Filter, if set, keeps only the changes of the tables it accepts.
 	Filter func(table string) bool
-	// Notify, if set, is called after a batch that queued groups committed.
-	Notify func()
+	// Notify, if set, is told how many groups a batch queued, once it committed.
+	Notify func(groups int)
 }
 
 // changeTable is the queue of captured groups; changeStateTable records how far it was pruned.

@@ -123,10 +123,11 @@ func (c *capturer) committed() {
 	if c == nil || c.pending == 0 {
 		return
 	}
-	c.queued += c.pending
+	n := c.pending
+	c.queued += n
 	c.pending = 0
 	if c.cfg.Notify != nil {
-		c.cfg.Notify()
+		c.cfg.Notify(int(n))
 	}
 }
 

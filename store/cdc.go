@@ -29,9 +29,9 @@ func (s *Store) capture(cfg *cdc.Config) *db.Capture {
 	if cfg == nil {
 		return nil
 	}
-	c := &db.Capture{RowIDsOnly: cfg.RowIDsOnly, Notify: func() {
+	c := &db.Capture{RowIDsOnly: cfg.RowIDsOnly, Notify: func(groups int) {
 		if s.cdc != nil {
-			s.cdc.Notify()
+			s.cdc.Queued(groups)
 		}
 	}}
 	if cfg.TableFilter != nil {
