@@ -100,6 +100,8 @@ func TestMemCDC(t *testing.T) {
 	})
 	// The pull feed on a follower: groups kept for pull_retention, in order, resumable from "next".
 	f := c.others(next)[0]
+	// A follower may hear the high watermark before it applies the entries under it.
+	waitFor(t, f.name+" to queue the last entry", 10*time.Second, func() bool { return f.s.CDC().Queue.Last >= last })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	body, err := f.s.PullChanges(ctx, want[len(want)-3], 10, 0)
