@@ -69,11 +69,12 @@ func (c *Config) IsWebhook() bool {
 // Sends reports whether the leader delivers batches anywhere (a webhook or stdout).
 func (c *Config) Sends() bool { return c.Endpoint != "pull" }
 
-// ParseFlag reads -cdc-config: "stdout", an http(s) URL (default settings), or the path of a JSON file.
+// ParseFlag reads -cdc-config: "stdout", "pull" (raftlite's own: the pull feed only), an http(s) URL
+// (default settings), or the path of a JSON file.
 func ParseFlag(value string) (*Config, error) {
 	switch {
-	case value == "stdout":
-		return fromFile(fileConfig{Endpoint: "stdout"}, "-cdc-config")
+	case value == "stdout", value == "pull":
+		return fromFile(fileConfig{Endpoint: value}, "-cdc-config")
 	case strings.HasPrefix(value, "http://") || strings.HasPrefix(value, "https://"):
 		return fromFile(fileConfig{Endpoint: value}, "-cdc-config")
 	}

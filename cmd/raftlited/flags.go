@@ -97,7 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Int64Var(&c.maxResult, "query-max-result", 256<<20, "Largest result a read request may build in memory, in bytes (about); larger ones fail with an error. 0: no limit")
 	fs.Int64Var(&c.applyStepLimit, "apply-step-limit", store.DefaultApplyStepLimit, "Most SQLite virtual machine steps one write request may run (about 50 million a second on 2 cores); a write that needs more fails, at the same step on every node. The leader's value applies")
 	fs.DurationVar(&c.applySlow, "apply-slow-threshold", 5*time.Second, "Log a statement of a committed write that runs this long or longer (every write waits behind it). 0: never")
-	fs.StringVar(&c.cdcConfig, "cdc-config", "", "Change data capture: an http(s) URL to POST changes to, \"stdout\", or the path of a JSON configuration file")
+	fs.StringVar(&c.cdcConfig, "cdc-config", "", "Change data capture: an http(s) URL to POST changes to, \"stdout\", \"pull\" (the pull feed only), or the path of a JSON configuration file")
 	fs.IntVar(&c.writeQueueCapacity, "write-queue-capacity", 1024, "Write queue capacity (requests)")
 	fs.IntVar(&c.writeQueueBatchSize, "write-queue-batch-size", 128, "Write queue batch size (requests per log entry)")
 	fs.DurationVar(&c.writeQueueTimeout, "write-queue-timeout", 50*time.Millisecond, "Time after which a partial write queue batch is sent")
