@@ -101,8 +101,30 @@ func cdcConfig(t *testing.T, c *consumer, extra string) string {
 	return path
 }
 
-func cdcCluster(t *testing.T, n int, flags ...string) []*node {
-	return cluster(t, n, flags...)
+// cdcQueueLength is how many entries a node's CDC queue holds (/status cdc.fifo.length), or -1 if its
+// /status does not say.
+func cdcQueueLength(n *node) float64 {
+	cdc, _ := n.status()["cdc"].(map[string]any)
+	fifo, _ := cdc["fifo"].(map[string]any)
+	l, ok := fifo["length"].(float64)
+	if !ok {
+		return -1
+	}
+	return l
+}
+
+// waitQueuesEmpty waits until every node's CDC queue is pruned empty (the leader has told them it
+// delivered everything).
+func waitQueuesEmpty(t *testing.T, nodes ...*node) {
+	t.Helper()
+	waitFor(t, "every node's CDC queue pruned", 20*time.Second, func() bool {
+		for _, n := range nodes {
+			if cdcQueueLength(n) != 0 {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // checkDelivery asserts that the consumer got every entry in want (index → true) at least once, that new
@@ -158,7 +180,7 @@ func rowsInserted(byIndex map[uint64]cdcEntry, table string) map[int64]bool {
 // delivered.
 func TestCDCDeliversEveryChange(t *testing.T) {
 	c := newConsumer(t)
-	nodes := cdcCluster(t, 3, "-cdc-config", cdcConfig(t, c, ""))
+	nodes := cluster(t, 3, "-cdc-config", cdcConfig(t, c, ""))
 	leader := waitLeader(t, nodes...)
 	leader.mustExecute("CREATE TABLE t (id INTEGER PRIMARY KEY, i INTEGER, r REAL, s TEXT, b BLOB, n)")
 	ins := leader.mustExecute(`INSERT INTO t VALUES (1, 9007199254740993, 2.5, 'héllo <&>', x'00ff10', NULL)`)
@@ -203,14 +225,7 @@ func TestCDCDeliversEveryChange(t *testing.T) {
 	if _, body := do(t, client, "GET", leader.url("/debug/vars?key=cdc.service"), "", ""); json.Unmarshal([]byte(body), &vars) != nil || vars["cdc.service"]["num_events_tx_ok"] < 1 {
 		t.Errorf("/debug/vars cdc.service: %s", body)
 	}
-	waitFor(t, "every node's queue pruned", 10*time.Second, func() bool {
-		for _, n := range nodes {
-			if l, _ := n.status()["cdc"].(map[string]any)["fifo"].(map[string]any)["length"].(float64); l != 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitQueuesEmpty(t, nodes...)
 }
 
 // table_filter and row_ids_only, on a one-node cluster.
@@ -236,15 +251,14 @@ func TestCDCFilterAndRowIDs(t *testing.T) {
 // the endpoint is back the changes arrive in order and the queues empty.
 func TestCDCEndpointDown(t *testing.T) {
 	c := newConsumer(t)
-	nodes := cdcCluster(t, 3, "-cdc-config", cdcConfig(t, c, ""))
+	nodes := cluster(t, 3, "-cdc-config", cdcConfig(t, c, ""))
 	leader := waitLeader(t, nodes...)
 	leader.mustExecute("CREATE TABLE acked (id INTEGER PRIMARY KEY)")
 	c.down.Store(true)
 	w := startWriters(t, nodes, 4)
 	time.Sleep(15 * time.Second)
 	acked := w.halt()
-	queued, _ := leader.status()["cdc"].(map[string]any)["fifo"].(map[string]any)["length"].(float64)
-	if int(queued) < len(acked) {
+	if queued := cdcQueueLength(leader); int(queued) < len(acked) {
 		t.Errorf("the leader's queue holds %d entries; %d writes were acknowledged and none delivered", int(queued), len(acked))
 	}
 	if len(c.entries()) != 0 || c.posts.Load() == 0 {
@@ -263,21 +277,14 @@ func TestCDCEndpointDown(t *testing.T) {
 			t.Errorf("acknowledged insert %d never delivered", id)
 		}
 	}
-	waitFor(t, "the queues empty", 20*time.Second, func() bool {
-		for _, n := range nodes {
-			if l, _ := n.status()["cdc"].(map[string]any)["fifo"].(map[string]any)["length"].(float64); l != 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitQueuesEmpty(t, nodes...)
 }
 
 // The leader is killed in the middle of a stream and a follower restarts: every committed change is
 // delivered at least once, new entries in index order; repeats only come with the change of leader.
 func TestCDCLeaderKilled(t *testing.T) {
 	c := newConsumer(t)
-	nodes := cdcCluster(t, 3, "-cdc-config", cdcConfig(t, c, ""))
+	nodes := cluster(t, 3, "-cdc-config", cdcConfig(t, c, ""))
 	leader := waitLeader(t, nodes...)
 	leader.mustExecute("CREATE TABLE acked (id INTEGER PRIMARY KEY)")
 	w := startWriters(t, nodes, 4)
@@ -366,7 +373,7 @@ func TestCDCLeaderKilled(t *testing.T) {
 func TestCDCCompactionAndSnapshot(t *testing.T) {
 	c := newConsumer(t)
 	flags := []string{"-cdc-config", cdcConfig(t, c, ""), "-raft-snap", "64", "-raft-snap-int", "200ms"}
-	nodes := cdcCluster(t, 3, flags...)
+	nodes := cluster(t, 3, flags...)
 	leader := waitLeader(t, nodes...)
 	leader.mustExecute("CREATE TABLE acked (id INTEGER PRIMARY KEY)")
 	c.down.Store(true)
