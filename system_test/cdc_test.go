@@ -216,15 +216,15 @@ func TestCDCDeliversEveryChange(t *testing.T) {
 		}
 	}
 	c.mu.Unlock()
-	// The same is in /metrics and /debug/vars.
-	m := scrape(t, leader)
-	if m["raftlite_cdc_batches_sent_total"] < 1 || m["raftlite_cdc_high_watermark"] < float64(multi.RaftIndex) {
-		t.Errorf("the leader's CDC metrics: batches %v, high watermark %v", m["raftlite_cdc_batches_sent_total"], m["raftlite_cdc_high_watermark"])
-	}
-	var vars map[string]map[string]float64
-	if _, body := do(t, client, "GET", leader.url("/debug/vars?key=cdc.service"), "", ""); json.Unmarshal([]byte(body), &vars) != nil || vars["cdc.service"]["num_events_tx_ok"] < 1 {
-		t.Errorf("/debug/vars cdc.service: %s", body)
-	}
+	// The same is in /metrics and /debug/vars, once the leader has read the endpoint's answers (the
+	// consumer records a batch before the sender hears back).
+	waitFor(t, "the leader's CDC metrics and counters", 10*time.Second, func() bool {
+		m := scrape(t, leader)
+		var vars map[string]map[string]float64
+		_, body := do(t, client, "GET", leader.url("/debug/vars?key=cdc.service"), "", "")
+		return m["raftlite_cdc_batches_sent_total"] >= 1 && m["raftlite_cdc_high_watermark"] >= float64(multi.RaftIndex) &&
+			json.Unmarshal([]byte(body), &vars) == nil && vars["cdc.service"]["num_events_tx_ok"] >= 1
+	})
 	waitQueuesEmpty(t, nodes...)
 }
 

@@ -47,7 +47,8 @@ func chromium(t *testing.T) string {
 // leader change when the leader is stopped.
 func TestConsole(t *testing.T) {
 	browser := chromium(t)
-	nodes := cluster(t, 3)
+	// The nodes capture changes for the pull feed, so that the cluster view shows CDC's state.
+	nodes := cluster(t, 3, "-cdc-config", "pull")
 	leader := waitLeader(t, nodes...)
 	viewer := followers(leader, nodes)[0]
 	leader.mustExecute("CREATE TABLE pets (id INTEGER PRIMARY KEY, name TEXT NOT NULL, species TEXT)",
@@ -133,6 +134,11 @@ func TestConsole(t *testing.T) {
 	run("count nodes", chromedp.Evaluate(`document.querySelectorAll("#nodes tbody tr").length`, &rows))
 	if rows != 3 {
 		t.Fatalf("the cluster view lists %d nodes, want 3", rows)
+	}
+	var cdcText string
+	run("CDC state", chromedp.WaitVisible("#cdc-summary"), chromedp.Text("#cdc-summary", &cdcText))
+	if !strings.HasPrefix(cdcText, "Change data capture to pull (nothing is sent: consumers read the pull feed): ") || !strings.Contains(cdcText, "entries queued") {
+		t.Errorf("the cluster view's CDC line: %q", cdcText)
 	}
 	shot("console-cluster.png")
 	leader.stop()

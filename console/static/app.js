@@ -107,7 +107,8 @@ function renderCDC(cdc) {
     p.className = "summary";
     return;
   }
-  const role = cdc.is_leader ? "this node sends" : "the leader sends; this node keeps a copy";
+  let role = cdc.is_leader ? "this node sends" : "the leader sends; this node keeps a copy";
+  if (cdc.sink === "pull") role = "nothing is sent: consumers read the pull feed";
   let text = `Change data capture to ${cdc.sink} (${role}): ${cdc.fifo.length} entries queued; ` +
     `delivered through index ${cdc.highwater_mark}; ${cdc.batches_sent} batches sent, ${cdc.send_failures} failed attempts.`;
   if (cdc.last_error) text += ` Last error (${cdc.last_error_time}): ${cdc.last_error}`;
