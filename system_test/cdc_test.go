@@ -161,6 +161,43 @@ func allDelivered[V any](byIndex map[uint64]cdcEntry, acked map[int64]V) bool {
 	return true
 }
 
+// waitDelivered waits up to a minute for every acknowledged insert to reach the consumer, and returns
+// the entries delivered (first copies, by index) and how many came again. Each insert still missing then
+// is an error, with what tells a lost event from a lost write: whether the row is in the database (asked
+// through via), and any later copy of an entry that holds it.
+func waitDelivered[V any](t *testing.T, c *consumer, acked map[int64]V, via *node) (map[uint64]cdcEntry, int) {
+	t.Helper()
+	var byIndex map[uint64]cdcEntry
+	var repeats int
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if byIndex, repeats = checkDelivery(t, c.entries()); allDelivered(byIndex, acked) {
+			return byIndex, repeats
+		}
+	}
+	ids := rowsInserted(byIndex, "acked")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range acked {
+		if ids[id] {
+			continue
+		}
+		t.Errorf("acknowledged insert %d never delivered", id)
+		if r, err := via.query(fmt.Sprintf("SELECT count(*) FROM acked WHERE id = %d", id), "strong"); err == nil {
+			t.Logf("insert %d: %v row(s) in the database", id, r.Values[0][0])
+		}
+		for _, b := range c.batches {
+			for _, e := range b.Payload {
+				for _, ev := range e.Events {
+					if n, _ := ev.After["id"].(json.Number).Int64(); n == id {
+						t.Logf("insert %d is in entry %d sent by %s, whose first copy was %+v", id, e.Index, b.NodeID, byIndex[e.Index])
+					}
+				}
+			}
+		}
+	}
+	return byIndex, repeats
+}
+
 // rowsInserted collects the ids of acked rows the delivered events insert.
 func rowsInserted(byIndex map[uint64]cdcEntry, table string) map[int64]bool {
 	ids := map[int64]bool{}
@@ -266,17 +303,7 @@ func TestCDCEndpointDown(t *testing.T) {
 	}
 	t.Logf("%d writes while the endpoint was down; %d POSTs refused", len(acked), c.posts.Load())
 	c.down.Store(false)
-	var byIndex map[uint64]cdcEntry
-	waitFor(t, "every write delivered", 60*time.Second, func() bool {
-		byIndex, _ = checkDelivery(t, c.entries())
-		return allDelivered(byIndex, acked)
-	})
-	ids := rowsInserted(byIndex, "acked")
-	for id := range acked {
-		if !ids[id] {
-			t.Errorf("acknowledged insert %d never delivered", id)
-		}
-	}
+	waitDelivered(t, c, acked, leader)
 	waitQueuesEmpty(t, nodes...)
 }
 
@@ -301,42 +328,7 @@ func TestCDCLeaderKilled(t *testing.T) {
 	leader.start()
 	time.Sleep(2 * time.Second)
 	acked := w.halt()
-	var byIndex map[uint64]cdcEntry
-	var repeats int
-	waitFor(t, "every acknowledged write delivered", 60*time.Second, func() bool {
-		byIndex, repeats = checkDelivery(t, c.entries())
-		return allDelivered(byIndex, acked)
-	})
-	ids := rowsInserted(byIndex, "acked")
-	missing := 0
-	for id := range acked {
-		if !ids[id] {
-			missing++
-		}
-	}
-	if missing > 0 {
-		t.Errorf("%d of %d acknowledged inserts never delivered", missing, len(acked))
-		c.mu.Lock()
-		for id := range acked {
-			if ids[id] {
-				continue
-			}
-			// Is the row in the database? If not, the write itself was lost, not only its event.
-			if r, err := newLeader.query(fmt.Sprintf("SELECT count(*) FROM acked WHERE id = %d", id), "strong"); err == nil {
-				t.Logf("insert %d: %v row(s) in the database", id, r.Values[0][0])
-			}
-			for _, b := range c.batches {
-				for _, e := range b.Payload {
-					for _, ev := range e.Events {
-						if n, _ := ev.After["id"].(json.Number).Int64(); n == id {
-							t.Logf("insert %d is in entry %d sent by %s, whose first copy was %+v", id, e.Index, b.NodeID, byIndex[e.Index])
-						}
-					}
-				}
-			}
-		}
-		c.mu.Unlock()
-	}
+	byIndex, repeats := waitDelivered(t, c, acked, newLeader)
 	// Repeats come from the new leader resending what the old one sent within its last high watermark
 	// interval (200 ms here), or the restarted node's: a few batches' worth, not the stream.
 	if repeats > len(byIndex)/2 {
@@ -401,17 +393,7 @@ func TestCDCCompactionAndSnapshot(t *testing.T) {
 	}
 	waitFor(t, lagging.id+" to lead", 10*time.Second, lagging.isLeader)
 	c.down.Store(false)
-	var byIndex map[uint64]cdcEntry
-	waitFor(t, "every insert delivered", 60*time.Second, func() bool {
-		byIndex, _ = checkDelivery(t, c.entries())
-		return allDelivered(byIndex, acked)
-	})
-	ids := rowsInserted(byIndex, "acked")
-	for id := range acked {
-		if !ids[id] {
-			t.Errorf("insert %d never delivered", id)
-		}
-	}
+	waitDelivered(t, c, acked, lagging)
 }
 
 // A bad configuration stops the node at start with a message that names the field.
