@@ -99,6 +99,8 @@ type capturer struct {
 	// queued is the number of groups in the queue, as of the last commit; pending is what the batch being
 	// applied adds to it.
 	queued, pending int64
+	// delivered is the delivery the queue's state records (PruneChanges skips a prune that changes nothing).
+	delivered int64
 }
 
 // captureMark is where the next statement's events start (0 on a reader or without capture).

@@ -53,6 +53,10 @@ func (d *DB) attachCapture(w *writer) error {
 		return fmt.Errorf("count the change queue: %w", err)
 	}
 	c.queued = n
+	if c.delivered, err = w.queryInt("SELECT delivered FROM " + changeStateTable + " WHERE id = 1"); err != nil {
+		c.close()
+		return fmt.Errorf("read the change queue's state: %w", err)
+	}
 	w.capture = c
 	return nil
 }
@@ -223,8 +227,8 @@ func (d *DB) PruneChanges(through uint64, keepSinceMs int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if top == 0 && delivered == 0 {
-		return 0, nil
+	if top == 0 && delivered <= w.capture.delivered {
+		return 0, nil // nothing to delete, nothing new to record: no write transaction
 	}
 	if err := w.exec("BEGIN"); err != nil {
 		return 0, err
@@ -245,6 +249,7 @@ func (d *DB) PruneChanges(through uint64, keepSinceMs int64) (int64, error) {
 		return 0, fmt.Errorf("prune the change queue: %w", err)
 	}
 	w.capture.queued -= n
+	w.capture.delivered = max(w.capture.delivered, delivered)
 	return n, nil
 }
 
