@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/raftlite/raftlite/backup"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/rewrite"
 	"github.com/raftlite/raftlite/store"
@@ -149,6 +150,12 @@ func (s *Service) handleSQL(w http.ResponseWriter, r *http.Request, p *params) {
 
 // counters are this process's expvar counters (the "http" map of /debug/vars).
 var counters = expvar.NewMap("http")
+
+// The "store" map of /debug/vars: rqlite's store counters that raftlite keeps (those of automatic backups
+// and restores so far).
+func init() {
+	expvar.Publish("store", expvar.Func(func() any { return backup.StoreVars() }))
+}
 
 // handleVars serves /debug/vars: Go's expvar JSON, or one top-level entry of it with ?key=.
 func (s *Service) handleVars(w http.ResponseWriter, r *http.Request, p *params) {

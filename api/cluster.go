@@ -128,6 +128,9 @@ func (s *Service) status() map[string]any {
 	if cdcSection != nil {
 		out["cdc"] = cdcSection
 	}
+	for name, section := range s.sections {
+		out[name] = section()
+	}
 	if t, ok := lastBackup.Load().(time.Time); ok {
 		out["last_backup_time"] = t.UTC().Format(time.RFC3339Nano)
 	}

@@ -34,6 +34,8 @@ type Config struct {
 	Console http.Handler
 	// AllowOrigin, if set, is sent as Access-Control-Allow-Origin (-http-allow-origin).
 	AllowOrigin string
+	// StatusSections adds sections to /status, each computed when asked for (auto_backups, say).
+	StatusSections map[string]func() any
 }
 
 // Service is the HTTP API of one node.
@@ -52,6 +54,7 @@ type Service struct {
 	queueMu     sync.Mutex
 	log         *slog.Logger
 	start       time.Time
+	sections    map[string]func() any
 }
 
 // New returns the service.
@@ -72,7 +75,7 @@ func New(cfg Config) *Service {
 		cfg.Version = "unknown"
 	}
 	s := &Service{store: cfg.Store, auth: cfg.Auth, allowOrigin: cfg.AllowOrigin, metrics: cfg.Metrics, console: cfg.Console, version: cfg.Version, maxBody: cfg.MaxBodyBytes, maxLoad: cfg.MaxLoadBytes,
-		bodyIdle: cfg.BodyIdleTimeout, log: cfg.Logger, start: time.Now()}
+		bodyIdle: cfg.BodyIdleTimeout, log: cfg.Logger, start: time.Now(), sections: cfg.StatusSections}
 	s.queue = newQueue(s, cfg.Queue)
 	publishCDCVars(s)
 	return s

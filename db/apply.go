@@ -145,7 +145,12 @@ func (d *DB) recordApplied(op Op) error {
 	if err := w.exec("BEGIN"); err != nil {
 		return err
 	}
-	if err := w.internalExec(w.setApplied, int64(op.Index), int64(op.Term)); err != nil {
+	st := d.State()
+	st.AppliedIndex, st.AppliedTerm = op.Index, op.Term
+	if op.Request != nil {
+		st.DataIndex = op.Index
+	}
+	if err := w.internalExec(w.setApplied, int64(op.Index), int64(op.Term), int64(st.DataIndex)); err != nil {
 		d.abort()
 		return err
 	}
@@ -153,8 +158,6 @@ func (d *DB) recordApplied(op Op) error {
 		d.abort()
 		return err
 	}
-	st := d.State()
-	st.AppliedIndex, st.AppliedTerm = op.Index, op.Term
 	d.state.Store(&st)
 	return nil
 }
@@ -220,12 +223,18 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 		}
 	}
 	last := ops[len(ops)-1]
+	dataIndex := d.State().DataIndex
+	for _, op := range ops {
+		if op.Request != nil {
+			dataIndex = op.Index
+		}
+	}
 	if err := w.flushGroups(); err != nil {
 		d.abort()
 		w.capture.abandoned()
 		return nil, nil, err
 	}
-	if err := w.internalExec(w.setApplied, int64(last.Index), int64(last.Term)); err != nil {
+	if err := w.internalExec(w.setApplied, int64(last.Index), int64(last.Term), int64(dataIndex)); err != nil {
 		d.abort()
 		w.capture.abandoned()
 		return nil, nil, fmt.Errorf("store applied index %d: %w", last.Index, err)
@@ -239,7 +248,7 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 		return nil, nil, fmt.Errorf("commit entries %d-%d: %w", ops[0].Index, last.Index, err)
 	}
 	w.capture.committed()
-	st := State{AppliedIndex: last.Index, AppliedTerm: last.Term, Membership: d.State().Membership}
+	st := State{AppliedIndex: last.Index, AppliedTerm: last.Term, Membership: d.State().Membership, DataIndex: dataIndex}
 	for _, op := range ops {
 		if op.Membership != nil {
 			st.Membership = op.Membership

@@ -37,15 +37,27 @@ func (d *DB) Backup(ctx context.Context, w io.Writer, opts BackupOptions) error 
 		}
 		return d.Dump(ctx, w, opts.Tables)
 	}
+	_, err := d.BackupFile(ctx, w, opts)
+	return err
+}
+
+// BackupFile writes a consistent file backup (binary or delete format) to w, and returns the state of the
+// database it was taken from, as of the backup's instant. Writes go on while it runs: the copy reads one
+// snapshot of the database (see Copy), and the rest works on the copy.
+func (d *DB) BackupFile(ctx context.Context, w io.Writer, opts BackupOptions) (State, error) {
+	if opts.Format == BackupSQL {
+		return State{}, ErrInvalidBackupFormat
+	}
 	f, err := os.CreateTemp(filepath.Dir(d.path), "backup-*.db")
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return State{}, fmt.Errorf("backup: %w", err)
 	}
 	path := f.Name()
 	f.Close()
 	defer os.Remove(path)
-	if _, err := d.Copy(ctx, path); err != nil {
-		return err
+	st, err := d.Copy(ctx, path)
+	if err != nil {
+		return State{}, err
 	}
 	// secure_delete zeroes the freed pages, so no trace of the state table is left in the file.
 	post := "PRAGMA secure_delete=ON; DROP TABLE " + stateTable + "; DROP TABLE IF EXISTS " + changeTable +
@@ -58,22 +70,22 @@ func (d *DB) Backup(ctx context.Context, w io.Writer, opts BackupOptions) error 
 	}
 	conn, err := openConn(uriPath(path))
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return State{}, fmt.Errorf("backup: %w", err)
 	}
 	_, err = conn.Exec(post, nil)
 	if cerr := conn.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("backup: prepare copy: %w", err)
+		return State{}, fmt.Errorf("backup: prepare copy: %w", err)
 	}
 	f, err = os.Open(path)
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return State{}, fmt.Errorf("backup: %w", err)
 	}
 	defer f.Close()
 	if _, err := io.Copy(w, f); err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return State{}, fmt.Errorf("backup: %w", err)
 	}
-	return nil
+	return st, nil
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/raftlite/raftlite/sqlscan"
 )
 
-// stateTable holds the applied index and term and the cluster membership, inside the database itself so
-// that they change in the same transaction as the data they describe. User statements may read it but not
+// stateTable holds the applied index and term, the data index and the cluster membership, inside the
+// database itself so that they change in the same transaction as the data they describe. User statements may read it but not
 // change it (see authorize).
 const stateTable = "_raftlite_state"
 
@@ -155,7 +155,7 @@ func (w *writer) init() error {
 	w.internal = true
 	defer func() { w.internal = false }()
 	var err error
-	if w.setApplied, err = w.conn.Prepare("UPDATE " + stateTable + " SET applied_index = ?, applied_term = ? WHERE id = 1"); err != nil {
+	if w.setApplied, err = w.conn.Prepare("UPDATE " + stateTable + " SET applied_index = ?, applied_term = ?, data_index = ? WHERE id = 1"); err != nil {
 		return err
 	}
 	if w.setMembership, err = w.conn.Prepare("UPDATE " + stateTable + " SET membership = ? WHERE id = 1"); err != nil {
@@ -176,9 +176,32 @@ func createStateTable(path string) error {
 		id INTEGER PRIMARY KEY CHECK (id = 1),
 		applied_index INTEGER NOT NULL,
 		applied_term INTEGER NOT NULL,
-		membership BLOB);
-		INSERT OR IGNORE INTO ` + stateTable + " VALUES (1, 0, 0, NULL)"
-	_, err = conn.Exec(create, nil)
+		membership BLOB,
+		data_index INTEGER NOT NULL DEFAULT 0);
+		INSERT OR IGNORE INTO ` + stateTable + " (id, applied_index, applied_term) VALUES (1, 0, 0)"
+	if _, err = conn.Exec(create, nil); err != nil {
+		return err
+	}
+	return addDataIndex(conn)
+}
+
+// addDataIndex gives a state table made before the data index existed its column. The data index starts
+// at the applied index: as far as anyone can tell, the data changed last at the last applied entry.
+func addDataIndex(conn *sqlite3.SQLiteConn) error {
+	rows, err := conn.QueryContext(context.Background(), "SELECT count(*) FROM pragma_table_info('"+stateTable+"') WHERE name = 'data_index'", nil)
+	if err != nil {
+		return err
+	}
+	dest := make([]driver.Value, 1)
+	err = rows.Next(dest)
+	rows.Close()
+	if err != nil {
+		return err
+	}
+	if n, _ := dest[0].(int64); n > 0 {
+		return nil
+	}
+	_, err = conn.Exec("ALTER TABLE "+stateTable+" ADD COLUMN data_index INTEGER NOT NULL DEFAULT 0; UPDATE "+stateTable+" SET data_index = applied_index", nil)
 	return err
 }
 

@@ -90,7 +90,7 @@ func (d *DB) Load(src string, index, term uint64) error {
 	if err != nil {
 		return fmt.Errorf("load database: %w", badFile(err))
 	}
-	err = w.internalExec(w.setApplied, int64(index), int64(term))
+	err = w.internalExec(w.setApplied, int64(index), int64(term), int64(index))
 	if err == nil {
 		err = w.internalExec(w.setMembership, d.State().Membership)
 	}

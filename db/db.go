@@ -37,6 +37,10 @@ type State struct {
 	AppliedIndex uint64
 	AppliedTerm  uint64
 	Membership   []byte
+	// DataIndex is the index of the last applied entry that could change the data: a request, failed or
+	// not, or a load (not reads, no-ops or membership changes). It is the same on every replica for the
+	// same log, which lets automatic backups tell unchanged data from changed across leaders and restarts.
+	DataIndex uint64
 }
 
 // DB is one SQLite database file with one writer connection and a pool of readers.
@@ -110,20 +114,39 @@ func (d *DB) openWriter() error {
 }
 
 func readState(conn *sqlite3.SQLiteConn) (State, error) {
-	rows, err := conn.QueryContext(context.Background(),
-		"SELECT applied_index, applied_term, membership FROM "+stateTable+" WHERE id = 1", nil)
+	// SELECT * reads a state table from before the data index too (a snapshot copied from an older node,
+	// opened read-only, which cannot be given the column); its data index is then its applied index.
+	rows, err := conn.QueryContext(context.Background(), "SELECT * FROM "+stateTable+" WHERE id = 1", nil)
 	if err != nil {
 		return State{}, err
 	}
 	defer rows.Close()
-	dest := make([]driver.Value, 3)
+	cols := rows.Columns()
+	dest := make([]driver.Value, len(cols))
 	if err := rows.Next(dest); err != nil {
 		return State{}, fmt.Errorf("no state row: %w", err)
 	}
-	idx, _ := dest[0].(int64)
-	term, _ := dest[1].(int64)
-	mem, _ := dest[2].([]byte)
-	return State{AppliedIndex: uint64(idx), AppliedTerm: uint64(term), Membership: mem}, nil
+	var st State
+	dataIndex := int64(-1)
+	for i, c := range cols {
+		switch c {
+		case "applied_index":
+			idx, _ := dest[i].(int64)
+			st.AppliedIndex = uint64(idx)
+		case "applied_term":
+			term, _ := dest[i].(int64)
+			st.AppliedTerm = uint64(term)
+		case "membership":
+			st.Membership, _ = dest[i].([]byte)
+		case "data_index":
+			dataIndex, _ = dest[i].(int64)
+		}
+	}
+	st.DataIndex = st.AppliedIndex
+	if dataIndex >= 0 {
+		st.DataIndex = uint64(dataIndex)
+	}
+	return st, nil
 }
 
 // Path is the database file.

@@ -39,7 +39,7 @@ func New() *Metrics {
 		}),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.fsync)
+		m.requests, m.duration, m.fsync, newBackupCollector())
 	return m
 }
 

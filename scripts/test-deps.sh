@@ -4,7 +4,10 @@
 #   - gcc, for cgo (go-sqlite3);
 #   - the sqlite3 shell, which opens a backup in one test;
 #   - headless Chromium (Debian's chromium package), which drives the web console in another;
-#   - unshare and user namespaces, in which the disk-full test mounts its small tmpfs filesystems.
+#   - unshare and user namespaces, in which the disk-full test mounts its small tmpfs filesystems;
+#   - the storage servers the backup tests run against, built from the Go module proxy into
+#     $RAFTLITE_TOOLS/bin (as any user): versitygw (an S3 gateway that checks request signatures) and
+#     fake-gcs-server (Google Cloud Storage's JSON API).
 #
 # As root it uses apt-get install. Any other user needs no root and no sudo: apt-get, with state and cache
 # directories of that user's own, downloads the packages and the dependencies the machine lacks, and
@@ -77,6 +80,20 @@ elif [ ${#need[@]} -gt 0 ]; then
 	done
 	echo "test-deps: ${need[*]} ready in $tools/bin ($(du -sh "$root" | cut -f1) unpacked)"
 fi
+
+# Go programs the tests start, pinned, built once into $tools/bin (a stamp file records the version built).
+go_tool() { # go_tool NAME MODULE/PATH@VERSION
+	local name=$1 pkg=$2 stamp="$tools/bin/.$1@${2##*@}"
+	[ -x "$tools/bin/$name" ] && [ -e "$stamp" ] && return 0
+	command -v go >/dev/null 2>&1 || fail "go is not on PATH; it is needed to build $name"
+	echo "test-deps: building $name (${pkg##*/}) from the Go module proxy into $tools/bin (once; about a minute and a half)"
+	mkdir -p "$tools/bin"
+	out=$(GOBIN="$tools/bin" GOFLAGS=-buildvcs=false go install "$pkg" 2>&1) || fail "go install $pkg failed: $out"
+	rm -f "$tools/bin/.$name@"*
+	touch "$stamp"
+}
+go_tool versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
+go_tool fake-gcs-server github.com/fsouza/fake-gcs-server@v1.56.1
 
 # The disk-full test mounts tmpfs filesystems in a mount namespace of its own, inside a user namespace.
 command -v unshare >/dev/null 2>&1 && command -v nsenter >/dev/null 2>&1 ||

@@ -53,6 +53,9 @@ type Config struct {
 	HeartbeatTimeout time.Duration // -raft-heartbeat-timeout: followers hear from the leader 10x per period
 	ElectionTimeout  time.Duration // -raft-election-timeout
 
+	// AutoRestore, if set, restores a node with no data from a backup (-auto-restore).
+	AutoRestore *AutoRestore
+
 	ForeignKeys bool
 	// MaxResultBytes bounds the rows one read may hold in memory (db.Options.MaxResultBytes).
 	MaxResultBytes int64

@@ -132,6 +132,8 @@ func (s *Store) Status() Status {
 		st.NotReady = st.Fault
 	case st.Leader.NodeID == "":
 		st.NotReady = "no leader known"
+	case s.restorePending():
+		st.NotReady = "auto-restore in progress"
 	case s.cfg.Voter && !st.Voter && isMember(st.Members, st.RaftID):
 		st.NotReady = "a learner still catching up: it becomes a voter once it has"
 	case s.cfg.Voter && !st.Voter:

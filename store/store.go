@@ -62,6 +62,8 @@ type Store struct {
 	stopped atomic.Bool
 	started time.Time
 	fatal   chan error // a loop hit an unrecoverable error
+	// restorePath is the downloaded -auto-restore backup until it is installed or given up (nil: none).
+	restorePath atomic.Pointer[string]
 }
 
 // Transport carries the node's traffic: raft messages, snapshots and internal calls. Package transport's,
@@ -104,6 +106,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.rlog = rlog
+	removeLeftovers(cfg.DataDir)
 	if cluster.Fresh(rlog) {
 		// With no log, nothing in the database came from this cluster; see SetAsideOrphanedDB.
 		if aside, err := cluster.SetAsideOrphanedDB(s.cfg.dbPath()); err != nil {
@@ -126,6 +129,9 @@ func Open(cfg Config) (*Store, error) {
 		}
 	}
 	members, err := s.loadState()
+	if err == nil && cfg.AutoRestore != nil {
+		err = s.prepareRestore(cfg.AutoRestore)
+	}
 	if err != nil {
 		s.db.Close()
 		rlog.Close()
@@ -237,7 +243,21 @@ func (s *Store) fail(err error) {
 
 // Start makes the node run: it restarts from its log, or, with no log, rejoins or joins a cluster or
 // bootstraps a new one (package cluster). It returns once raft runs; the node may not know a leader yet.
-func (s *Store) Start(ctx context.Context) error { return s.cluster.Start(ctx) }
+// A backup downloaded for -auto-restore is installed once a leader is known (finishRestore).
+func (s *Store) Start(ctx context.Context) error {
+	if err := s.cluster.Start(ctx); err != nil {
+		return err
+	}
+	if s.restorePending() {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			<-s.stopc
+			cancel()
+		}()
+		go s.finishRestore(ctx, s.cfg.AutoRestore)
+	}
+	return nil
+}
 
 // Close stops the node. It first leaves the cluster gracefully (cluster.Leave): a leader hands leadership
 // over, and with -raft-cluster-remove-shutdown the node removes itself.

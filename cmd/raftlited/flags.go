@@ -51,6 +51,8 @@ type config struct {
 	applySlow      time.Duration
 	// cdcConfig is -cdc-config: stdout, an http(s) URL, or a JSON file.
 	cdcConfig string
+	// autoBackup and autoRestore are the JSON files of -auto-backup and -auto-restore.
+	autoBackup, autoRestore string
 
 	writeQueueCapacity  int
 	writeQueueBatchSize int
@@ -98,6 +100,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Int64Var(&c.applyStepLimit, "apply-step-limit", store.DefaultApplyStepLimit, "Most SQLite virtual machine steps one write request may run (about 50 million a second on 2 cores); a write that needs more fails, at the same step on every node. The leader's value applies")
 	fs.DurationVar(&c.applySlow, "apply-slow-threshold", 5*time.Second, "Log a statement of a committed write that runs this long or longer (every write waits behind it). 0: never")
 	fs.StringVar(&c.cdcConfig, "cdc-config", "", "Change data capture: an http(s) URL to POST changes to, \"stdout\", \"pull\" (the pull feed only), or the path of a JSON configuration file")
+	fs.StringVar(&c.autoBackup, "auto-backup", "", "Path of a JSON file configuring automatic backups to S3, Google Cloud Storage or a directory (see docs/backup.md)")
+	fs.StringVar(&c.autoRestore, "auto-restore", "", "Path of a JSON file configuring the restore of a node with no data from a backup in S3, Google Cloud Storage or a directory (see docs/backup.md)")
 	fs.IntVar(&c.writeQueueCapacity, "write-queue-capacity", 1024, "Write queue capacity (requests)")
 	fs.IntVar(&c.writeQueueBatchSize, "write-queue-batch-size", 128, "Write queue batch size (requests per log entry)")
 	fs.DurationVar(&c.writeQueueTimeout, "write-queue-timeout", 50*time.Millisecond, "Time after which a partial write queue batch is sent")
@@ -154,6 +158,9 @@ func (c *config) validate() error {
 	}
 	if c.cdcConfig != "" && c.nonVoter {
 		return errors.New("CDC cannot be enabled on non-voting nodes")
+	}
+	if c.autoRestore != "" && c.join != "" && c.bootstrapExpect == 0 {
+		return errors.New("auto-restoring cannot be used when joining a cluster (a joining node gets the cluster's data; to start a new cluster from a backup, give -auto-restore to its first node, or to every node with -bootstrap-expect)")
 	}
 	if c.bootstrapExpect > 0 && c.nonVoter {
 		return errors.New("bootstrapping only applicable to voting nodes")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/raftlite/raftlite/api"
 	"github.com/raftlite/raftlite/auth"
+	"github.com/raftlite/raftlite/backup"
 	"github.com/raftlite/raftlite/cdc"
 	"github.com/raftlite/raftlite/console"
 	"github.com/raftlite/raftlite/metrics"
@@ -82,6 +83,14 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 			return err
 		}
 	}
+	backups, err := loadBackupConfig(cfg.autoBackup)
+	if err != nil {
+		return err
+	}
+	restore, err := loadRestoreConfig(cfg.autoRestore)
+	if err != nil {
+		return err
+	}
 	raftLn, err := net.Listen("tcp", cfg.raftAddr)
 	if err != nil {
 		return fmt.Errorf("listen on -raft-addr %s: %w", cfg.raftAddr, err)
@@ -125,14 +134,20 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 		SnapshotThreshold: cfg.raftSnap, SnapshotInterval: cfg.raftSnapInt,
 		HeartbeatTimeout: cfg.raftHeartbeatTimeout, ElectionTimeout: cfg.raftElectionTimeout,
 		ForeignKeys: cfg.fk, MaxResultBytes: cmp.Or(cfg.maxResult, -1), ApplyStepLimit: cfg.applyStepLimit, SlowApply: cfg.applySlow, CDC: cdcCfg, CDCOut: os.Stdout, RemoveOnShutdown: cfg.clusterRemoveShutdown, RecoverForce: cfg.recoverForce, Version: version,
-		Logger: log, RaftLogger: raftLog,
+		AutoRestore: restore, Logger: log, RaftLogger: raftLog,
 	})
 	if err != nil {
 		httpLn.Close()
 		return err
 	}
 	m.Watch(st)
-	svc := api.New(api.Config{Store: st, Version: version, MaxBodyBytes: cfg.maxBody, MaxLoadBytes: cfg.maxLoad, Logger: log, Auth: sec.auth,
+	var uploader *backup.Uploader
+	statusSections := map[string]func() any{}
+	if backups != nil {
+		uploader = backup.NewUploader(backups.cfg, backups.storage, st, cfg.dataDir, log)
+		statusSections["auto_backups"] = func() any { return uploader.Status() }
+	}
+	svc := api.New(api.Config{StatusSections: statusSections, Store: st, Version: version, MaxBodyBytes: cfg.maxBody, MaxLoadBytes: cfg.maxLoad, Logger: log, Auth: sec.auth,
 		Metrics: m, Console: console.Handler(), AllowOrigin: cfg.allowOrigin,
 		Queue: api.QueueConfig{Capacity: cfg.writeQueueCapacity, BatchSize: cfg.writeQueueBatchSize,
 			Timeout: cfg.writeQueueTimeout, Tx: cfg.writeQueueTx}})
@@ -163,6 +178,10 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 			break
 		}
 		log.Info("node is running")
+		if uploader != nil {
+			go uploader.Run(ctx)
+			log.Info("auto-backups enabled", "destination", backups.storage.Destination(backups.storage.Name()), "interval", backups.cfg.Interval.String())
+		}
 		select {
 		case <-ctx.Done():
 		case err := <-st.Fatal():
