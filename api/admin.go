@@ -190,7 +190,8 @@ func (s *Service) handlePprof(w http.ResponseWriter, r *http.Request, _ *params)
 
 const licenses = `raftlite is built on these works, under their licences:
 go.etcd.io/raft/v3 (Apache License 2.0), github.com/mattn/go-sqlite3 (MIT), SQLite (public domain),
-google.golang.org/protobuf (BSD 3-Clause), the Go standard library (BSD 3-Clause).
+google.golang.org/protobuf (BSD 3-Clause), github.com/aws/aws-sdk-go-v2 and github.com/aws/smithy-go
+(Apache License 2.0), the Go standard library (BSD 3-Clause).
 `
 
 func (s *Service) handleLicenses(w http.ResponseWriter, r *http.Request, _ *params) {

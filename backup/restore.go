@@ -29,13 +29,11 @@ func Download(ctx context.Context, cfg *RestoreConfig, storage Storage, dir stri
 	path, n, err := download(ctx, storage, dir)
 	Stats.DownloadBytes.Add(n)
 	if err != nil {
-		Stats.DownloadsFail.Add(1)
 		if ctx.Err() == context.DeadlineExceeded {
 			err = fmt.Errorf("%w (the download took longer than the auto-restore file's timeout, %s)", err, cfg.Timeout)
 		}
 		return "", fmt.Errorf("failed to download from %s: %w", storage.Destination(storage.Name()), err)
 	}
-	Stats.DownloadsOK.Add(1)
 	return path, nil
 }
 
@@ -46,10 +44,13 @@ func download(ctx context.Context, storage Storage, dir string) (string, int64, 
 	}
 	defer os.Remove(raw.Name())
 	defer raw.Close()
+	// The download counters count transfers; a transfer of a damaged backup is a successful download.
 	n, err := storage.Download(ctx, storage.Name(), raw)
 	if err != nil {
+		Stats.DownloadsFail.Add(1)
 		return "", n, err
 	}
+	Stats.DownloadsOK.Add(1)
 	if _, err := raw.Seek(0, io.SeekStart); err != nil {
 		return "", n, err
 	}

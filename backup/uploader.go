@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -124,13 +125,30 @@ func (u *Uploader) tick(ctx context.Context) {
 			Stats.SumGetFail.Add(1)
 		}
 	}
-	if err := u.upload(ctx); err != nil {
+	if err := u.uploadInBackground(ctx); err != nil {
 		Stats.UploadsFail.Add(1)
 		u.mu.Lock()
 		u.last.Err, u.last.ErrorTime = err.Error(), u.now()
 		u.mu.Unlock()
 		u.log.Warn("auto-backup failed; trying again at the next interval", "err", err)
 	}
+}
+
+// backgroundNice is the scheduling priority (nice) of the thread that makes and uploads a backup.
+const backgroundNice = 10
+
+// uploadInBackground runs upload on an OS thread of its own at a lower priority: copying, compressing
+// and signing a large database takes seconds of CPU, which on a busy node would otherwise be taken from
+// the writes. The goroutine keeps its thread locked to the end, so Go discards the thread with it rather
+// than handing the lowered priority on to other work.
+func (u *Uploader) uploadInBackground(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		lowerThreadPriority()
+		done <- u.upload(ctx)
+	}()
+	return <-done
 }
 
 func (u *Uploader) upload(ctx context.Context) error {

@@ -27,6 +27,7 @@ type options struct {
 	only     string
 	profiles string // directory for CPU profiles of the node under load; "" for none
 	cdc      bool   // also compare the 32-client insert load with change data capture off and on
+	backup   int    // MiB of the database whose automatic backup and restore are timed; 0 skips them
 }
 
 func main() {
@@ -40,6 +41,7 @@ func main() {
 	flag.IntVar(&o.catchup, "catchup", 0, "size in MiB of the database a new node catches up from (0: skip)")
 	flag.StringVar(&o.only, "only", "", "run only scenarios whose name contains this")
 	flag.BoolVar(&o.cdc, "cdc", false, "also compare the 32-client insert load with change data capture off and on (fresh clusters, alternating; the nodes deliver to a webhook in this process); -only CDC runs only that")
+	flag.IntVar(&o.backup, "backup", 0, "time the automatic backup of a database of this many MiB, and the restore of a new node from it (0: skip); -only Backup compares the insert load during uploads and without")
 	flag.StringVar(&o.profiles, "cpuprofile", "", "write a CPU profile of the node under load, for the first run of each timed scenario, into this directory")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
@@ -124,6 +126,23 @@ func run(o options) error {
 	if o.catchup > 0 {
 		if err := measureCatchup(o, dir, limits); err != nil {
 			return err
+		}
+	}
+	if o.backup > 0 || strings.Contains(o.only, "Backup") {
+		s3, err := startS3(dir)
+		if err != nil {
+			return err
+		}
+		defer s3.stop()
+		if strings.Contains(o.only, "Backup") {
+			if err := measureBackupLoad(o, dir, s3, limits); err != nil {
+				return fmt.Errorf("backup load: %w", err)
+			}
+		}
+		if o.backup > 0 {
+			if err := measureBackupSize(o, dir, s3, limits); err != nil {
+				return fmt.Errorf("backup size: %w", err)
+			}
 		}
 	}
 	report(o, t, limits)
