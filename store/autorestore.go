@@ -12,6 +12,7 @@ import (
 
 	"github.com/raftlite/raftlite/backup"
 	"github.com/raftlite/raftlite/db"
+	"github.com/raftlite/raftlite/errcode"
 )
 
 // AutoRestore is an -auto-restore file and its storage client.
@@ -72,6 +73,10 @@ func (s *Store) prepareRestore(r *AutoRestore) error {
 	s.restorePath.Store(&path)
 	return nil
 }
+
+// errRestoring refuses writes on the leader while it has a backup to install: a write first would make
+// the cluster hold data, and the restore would then (rightly) not overwrite it.
+var errRestoring error = errcode.New(errcode.NotOpen, "store not ready: auto-restore in progress (writes are taken once the backup is installed)")
 
 // restorePending reports a downloaded backup not yet installed or given up: the node is not ready.
 func (s *Store) restorePending() bool { return s.restorePath.Load() != nil }
@@ -165,7 +170,7 @@ func (s *Store) loadFile(ctx context.Context, path string) error {
 	if err := zw.Close(); err != nil {
 		return err
 	}
-	_, err = s.Load(ctx, buf.b)
+	_, err = s.load(ctx, buf.b)
 	return err
 }
 

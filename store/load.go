@@ -83,6 +83,13 @@ func GzipLoad(data []byte) ([]byte, error) {
 // Load replaces the whole database, on every node, with a SQLite file (gzipped by GzipLoad), through the
 // log. Only the leader can; others get ErrNotLeader.
 func (s *Store) Load(ctx context.Context, gzipped []byte) (uint64, error) {
+	if s.restorePending() {
+		return 0, errRestoring
+	}
+	return s.load(ctx, gzipped)
+}
+
+func (s *Store) load(ctx context.Context, gzipped []byte) (uint64, error) {
 	if !s.IsLeader() {
 		return 0, ErrNotLeader
 	}
@@ -127,6 +134,9 @@ func (h *handler) serveLoad(ctx context.Context, req []byte) error {
 // the speed of the disk, whatever the size), then compacts the log so that nodes added later receive the
 // booted database as a snapshot.
 func (s *Store) Boot(ctx context.Context, path string) error {
+	if s.restorePending() {
+		return errRestoring
+	}
 	if !s.IsLeader() {
 		return ErrNotLeader
 	}

@@ -70,6 +70,9 @@ func (s *Store) Execute(ctx context.Context, req *command.Request, env db.Env) (
 	if !s.IsLeader() {
 		return Response{}, ErrNotLeader
 	}
+	if s.restorePending() {
+		return Response{}, errRestoring
+	}
 	id := requestIDs.Add(1)
 	data, err := proto.Marshal(&command.Command{
 		Type: command.Command_TYPE_REQUEST, Proposer: s.cluster.RaftID(), Id: id,

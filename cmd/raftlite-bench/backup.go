@@ -217,6 +217,9 @@ func measureBackupSize(o options, dir string, s3 *s3Server, limits map[string]st
 	if _, err := readOK(resp, err); err != nil {
 		return fmt.Errorf("boot: %w", err)
 	}
+	var rssPeak uint64
+	rssBefore := first.rss()
+	stopRSS := sampleRSS(first, &rssPeak)
 	var st struct {
 		AutoBackups struct {
 			Duration string `json:"last_upload_duration"`
@@ -228,12 +231,14 @@ func measureBackupSize(o options, dir string, s3 *s3Server, limits map[string]st
 			return fmt.Errorf("no upload of the %d MiB database in 30 minutes", size)
 		}
 	}
+	stopRSS()
 	if err := first.getJSON("/status", &st); err != nil {
 		return err
 	}
 	took, _ := time.ParseDuration(st.AutoBackups.Duration)
 	limits[fmt.Sprintf("automatic backup of a %d MiB database (random data; copy, gzip, upload to versitygw on this machine)", size)] =
-		fmt.Sprintf("%.1f s (%.0f MB/s of database; %d MiB uploaded)", took.Seconds(), float64(fi.Size())/1e6/took.Seconds(), st.AutoBackups.Bytes>>20)
+		fmt.Sprintf("%.1f s (%.0f MB/s of database; %d MiB uploaded); node RSS %s before, %s at most during", took.Seconds(),
+			float64(fi.Size())/1e6/took.Seconds(), st.AutoBackups.Bytes>>20, mib(rssBefore), mib(rssPeak))
 	first.stop()
 
 	restoreCfg, err := s3.config(dir, "restore.json", "size/db.sqlite.gz", `"timeout":"30m",`)
@@ -249,6 +254,8 @@ func measureBackupSize(o options, dir string, s3 *s3Server, limits map[string]st
 		return err
 	}
 	defer second.stop()
+	var restorePeak uint64
+	stopRestoreRSS := sampleRSS(second, &restorePeak)
 	want := fmt.Sprint(o.backup * 256)
 	for {
 		b, err := second.get("/db/query?level=none&q=SELECT+count(*)+FROM+big")
@@ -261,7 +268,8 @@ func measureBackupSize(o options, dir string, s3 *s3Server, limits map[string]st
 		time.Sleep(50 * time.Millisecond)
 	}
 	took = time.Since(start)
-	limits[fmt.Sprintf("automatic restore of a new node from that backup (start to serving every row)")] =
-		fmt.Sprintf("%.1f s (%.0f MB/s of database)", took.Seconds(), float64(fi.Size())/1e6/took.Seconds())
+	stopRestoreRSS()
+	limits["automatic restore of a new node from that backup (start to serving every row)"] =
+		fmt.Sprintf("%.1f s (%.0f MB/s of database); node RSS at most %s", took.Seconds(), float64(fi.Size())/1e6/took.Seconds(), mib(restorePeak))
 	return nil
 }

@@ -31,7 +31,7 @@ func loadBackupConfig(path string) (*backupSetup, error) {
 func wrapBackupErr(err error) error { return &prefixed{"failed to start auto-backups: ", err} }
 
 // loadRestoreConfig reads -auto-restore's file (nil when the flag is not given). Its errors are fatal even
-// with continue_on_failure, which covers the download only.
+// with continue_on_failure, which covers the download and the install only.
 func loadRestoreConfig(path string) (*store.AutoRestore, error) {
 	if path == "" {
 		return nil, nil
