@@ -83,6 +83,17 @@ func sqliteCount(t *testing.T, backup []byte, table string) string {
 	return lines[1]
 }
 
+// createItems creates the items table with rows 0..rows-1 in one request, so that no backup falls between
+// the table and its rows.
+func createItems(t *testing.T, n *node, rows int) {
+	t.Helper()
+	stmts := []any{"CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)"}
+	for i := 0; i < rows; i++ {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO items(id, name) VALUES (%d, 'item %d')", i, i))
+	}
+	n.mustExecute(stmts...)
+}
+
 func insertRows(t *testing.T, n *node, from, to int) {
 	t.Helper()
 	var stmts []any
@@ -240,8 +251,7 @@ func TestAutoBackupFileAndGCS(t *testing.T) {
 	g := newNode(t, "g1", "-auto-backup", gcsCfg).start()
 	for _, x := range []*node{n, g} {
 		waitLeader(t, x)
-		x.mustExecute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-		insertRows(t, x, 0, 50)
+		createItems(t, x, 50)
 	}
 	var meta struct {
 		ID        string `json:"id"`
@@ -399,5 +409,40 @@ func TestAutoRestoreFailures(t *testing.T) {
 	badBackup := writeJSONFile(t, map[string]any{"type": "s3", "interval": "0s", "sub": s3Sub(s3, "bkt", "x")})
 	if out, err := run("badbackup", "-auto-backup", badBackup); err == nil || !strings.Contains(out, "failed to start auto-backups") || !strings.Contains(out, "invalid interval") {
 		t.Errorf("bad backup config: %v\n%s", err, out)
+	}
+}
+
+// Timestamped, uncompressed and vacuumed backups to S3: one object per upload, each a plain SQLite file
+// holding the data as of its upload.
+func TestAutoBackupS3Options(t *testing.T) {
+	s3 := testservers.StartS3(t)
+	s3.Bucket(t, "bkt")
+	cfg := writeJSONFile(t, map[string]any{"type": "s3", "interval": "300ms", "timestamp": true, "no_compress": true, "vacuum": true,
+		"sub": s3Sub(s3, "bkt", "ts/db.sqlite")})
+	n := newNode(t, "o1", "-auto-backup", cfg).start()
+	waitLeader(t, n)
+	createItems(t, n, 10)
+	waitFor(t, "the first upload", 10*time.Second, func() bool { return len(s3.Keys(t, "bkt", "ts/")) == 1 })
+	time.Sleep(1100 * time.Millisecond) // the next upload's name is a second later
+	insertRows(t, n, 10, 30)
+	waitFor(t, "the second upload", 10*time.Second, func() bool { return len(s3.Keys(t, "bkt", "ts/")) == 2 })
+	keys := s3.Keys(t, "bkt", "ts/")
+	counts := map[string]bool{}
+	for _, k := range keys {
+		if len(k) != len("ts/20060102150405_db.sqlite") || !strings.HasSuffix(k, "_db.sqlite") {
+			t.Errorf("object name %q is not timestamped", k)
+		}
+		b, err := s3.Object("bkt", k)
+		if err != nil || !bytes.HasPrefix(b, []byte("SQLite format 3\x00")) {
+			t.Fatalf("%s is not a plain SQLite file (%v)", k, err)
+		}
+		counts[sqliteCount(t, b, "items")] = true
+	}
+	if !counts["10"] || !counts["30"] {
+		t.Errorf("the two uploads hold %v rows, want 10 and 30", counts)
+	}
+	if st := n.status()["auto_backups"].(map[string]any); !strings.Contains(st["last_upload_object"].(string), "_db.sqlite") ||
+		st["vacuum"] != true || st["compress"] != false || st["timestamp"] != true {
+		t.Errorf("/status auto_backups: %v", st)
 	}
 }
