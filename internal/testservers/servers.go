@@ -57,8 +57,9 @@ type process struct {
 	addr string
 	log  string
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has been waited for
 }
 
 func (p *process) Start() {
@@ -76,7 +77,7 @@ func (p *process) Start() {
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); logf.Close(); close(exited) }()
-	p.cmd = cmd
+	p.cmd, p.exited = cmd, exited
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", p.addr, time.Second)
@@ -103,7 +104,7 @@ func (p *process) Stop() {
 	defer p.mu.Unlock()
 	if p.cmd != nil {
 		p.cmd.Process.Kill()
-		p.cmd.Wait()
+		<-p.exited
 		p.cmd = nil
 	}
 }
