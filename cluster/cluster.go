@@ -39,6 +39,8 @@ type Config struct {
 	JoinAs                 *command.Credentials
 	BootstrapExpect        int
 	BootstrapExpectTimeout time.Duration
+	// Discovery, if set, finds the cluster of a node that starts without data instead of Join.
+	Discovery *Discovery
 	// BootstrapGrace is how long a node with no data and nothing to join waits for an existing cluster to
 	// contact it (a wiped member coming back) before it bootstraps a new cluster.
 	BootstrapGrace  time.Duration

@@ -167,13 +167,17 @@ func (j *joiner) bootstrapOrRejoin(ctx context.Context) error {
 		}
 		return j.cl.startRaft(nil)
 	case <-timer.C:
-		return j.bootstrap([]*command.Member{j.cl.selfMember()})
+		return j.bootstrap(nil)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
+// bootstrap starts a new cluster of members (nil: of this node alone).
 func (j *joiner) bootstrap(members []*command.Member) error {
+	if members == nil {
+		members = []*command.Member{j.cl.selfMember()}
+	}
 	slices.SortFunc(members, func(a, b *command.Member) int {
 		switch {
 		case a.GetRaftId() < b.GetRaftId():
@@ -231,13 +235,17 @@ func (j *joiner) bootstrapExpect(ctx context.Context) error {
 		return err
 	}
 	for time.Now().Before(deadline) {
-		for _, target := range j.cl.cfg.Join {
+		targets := j.targets(ctx)
+		for _, target := range targets {
+			if target == j.cl.cfg.RaftAddr {
+				continue // discovery lists this node too
+			}
 			if err := j.joinThrough(ctx, target); err == nil {
 				j.logJoined(target)
 				return j.cl.startRaft(nil)
 			}
 		}
-		for _, target := range j.cl.cfg.Join {
+		for _, target := range targets {
 			addr, err := j.resolveRaftAddr(ctx, target)
 			if err != nil || addr == j.cl.cfg.RaftAddr {
 				continue
@@ -352,7 +360,14 @@ func (j *joiner) start(ctx context.Context) error {
 	if _, err := os.Stat(j.cl.recovery.peersPath()); err == nil {
 		return fmt.Errorf("%s: this node holds no data, and peers.json recovery is for the nodes that survived with the cluster's data; remove the file and start this node with -join to add it", j.cl.recovery.peersPath())
 	}
+	d := j.cl.cfg.Discovery
 	switch {
+	case d != nil && d.Registry != nil:
+		return j.register(ctx)
+	case d != nil && d.Lookup != nil && !j.cl.cfg.Voter:
+		return j.joinDiscovered(ctx)
+	case d != nil && d.Lookup != nil:
+		return j.bootstrapExpect(ctx)
 	case j.cl.cfg.BootstrapExpect > 0 && len(j.cl.cfg.Join) > 0:
 		return j.bootstrapExpect(ctx)
 	case len(j.cl.cfg.Join) > 0:

@@ -4,6 +4,7 @@
 #   - gcc, for cgo (go-sqlite3);
 #   - the sqlite3 shell, which opens a backup in one test;
 #   - headless Chromium (Debian's chromium package), which drives the web console in another;
+#   - etcd (Debian's etcd-server package), which the etcd discovery tests start;
 #   - unshare and user namespaces, in which the disk-full test mounts its small tmpfs filesystems;
 #   - the storage servers the backup tests run against, built from the Go module proxy into
 #     $RAFTLITE_TOOLS/bin (as any user): versitygw (an S3 gateway that checks request signatures) and
@@ -27,6 +28,7 @@ command -v gcc >/dev/null 2>&1 || need_gcc=1
 need=()
 have sqlite3 || need+=(sqlite3)
 have chromium || have chromium-browser || have google-chrome || need+=(chromium)
+have etcd || need+=(etcd-server)
 
 if [ "$(id -u)" = 0 ]; then
 	[ -n "${need_gcc:-}" ] && need+=(gcc)
@@ -76,6 +78,7 @@ elif [ ${#need[@]} -gt 0 ]; then
 		case $p in
 		chromium) wrap chromium usr/lib/chromium/chromium ;;
 		sqlite3) wrap sqlite3 usr/bin/sqlite3 ;;
+		etcd-server) wrap etcd usr/bin/etcd ;;
 		esac
 	done
 	echo "test-deps: ${need[*]} ready in $tools/bin ($(du -sh "$root" | cut -f1) unpacked)"

@@ -11,11 +11,15 @@ import (
 	"time"
 
 	"github.com/raftlite/raftlite/cdc"
+	"github.com/raftlite/raftlite/cluster"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/nodecall"
 	"github.com/raftlite/raftlite/transport"
 )
+
+// Discovery finds the cluster of a node that starts without data (package cluster's, which see).
+type Discovery = cluster.Discovery
 
 // Config describes one node.
 type Config struct {
@@ -45,6 +49,8 @@ type Config struct {
 	JoinInterval           time.Duration
 	BootstrapExpect        int
 	BootstrapExpectTimeout time.Duration
+	// Discovery, if set, finds the cluster of a node without data instead of Join (-disco-mode).
+	Discovery *Discovery
 
 	SnapshotThreshold uint64        // entries between compactions (-raft-snap)
 	SnapshotInterval  time.Duration // how often to check (-raft-snap-int)

@@ -5,13 +5,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/raftlite/raftlite/store"
 	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/raftlite/raftlite/disco"
+	"github.com/raftlite/raftlite/store"
 )
 
 // config holds raftlited's command line: rqlited's flag names and defaults.
@@ -53,6 +55,8 @@ type config struct {
 	cdcConfig string
 	// autoBackup and autoRestore are the JSON files of -auto-backup and -auto-restore.
 	autoBackup, autoRestore string
+	// discoMode, discoKey and discoConfig are -disco-mode, -disco-key and -disco-config.
+	discoMode, discoKey, discoConfig string
 
 	writeQueueCapacity  int
 	writeQueueBatchSize int
@@ -84,6 +88,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.joinInterval, "join-interval", 3*time.Second, "Period between join attempts")
 	fs.IntVar(&c.bootstrapExpect, "bootstrap-expect", 0, "Minimum number of nodes required for a bootstrap")
 	fs.DurationVar(&c.bootstrapExpectTimeout, "bootstrap-expect-timeout", 120*time.Second, "Maximum time for bootstrap process")
+	fs.StringVar(&c.discoMode, "disco-mode", "", "Choose clustering discovery mode: dns, dns-srv, etcd-kv or consul-kv (see docs/deployment.md). If not set, no node discovery is performed")
+	fs.StringVar(&c.discoKey, "disco-key", "rqlite", "Key prefix for cluster discovery service (etcd-kv and consul-kv), so that several clusters can share one")
+	fs.StringVar(&c.discoConfig, "disco-config", "", "Set discovery config, or path to a JSON file of it")
 	fs.BoolVar(&c.nonVoter, "raft-non-voter", false, "Configure as non-voting node (read replica)")
 	fs.Uint64Var(&c.raftSnap, "raft-snap", 8192, "Number of outstanding log entries which triggers Raft snapshot and log compaction")
 	fs.DurationVar(&c.raftSnapInt, "raft-snap-int", 10*time.Second, "Snapshot threshold check interval")
@@ -165,6 +172,9 @@ func (c *config) validate() error {
 	if c.bootstrapExpect > 0 && c.nonVoter {
 		return errors.New("bootstrapping only applicable to voting nodes")
 	}
+	if err := c.validateDisco(); err != nil {
+		return err
+	}
 	if c.bootstrapExpect < 0 {
 		return errors.New("-bootstrap-expect must not be negative")
 	}
@@ -243,4 +253,29 @@ func (c *config) joinAddrs() []string {
 		}
 	}
 	return out
+}
+
+// validateDisco applies rqlited's checks of the discovery flags, with its messages.
+func (c *config) validateDisco() error {
+	switch c.discoMode {
+	case "":
+		return nil
+	case disco.ModeDNS, disco.ModeDNSSRV:
+		if c.bootstrapExpect == 0 && !c.nonVoter {
+			return fmt.Errorf("bootstrap-expect value required when using %s with a voting node", c.discoMode)
+		}
+	case disco.ModeEtcd, disco.ModeConsul:
+		if c.bootstrapExpect > 0 {
+			return fmt.Errorf("bootstrapping not applicable when using %s", c.discoMode)
+		}
+	default:
+		return disco.ErrUnknownMode
+	}
+	if c.join != "" {
+		return errors.New("disco mode cannot be used when also explicitly joining a cluster")
+	}
+	if c.discoKey == "" || strings.ContainsAny(c.discoKey, " \t\n") {
+		return fmt.Errorf("-disco-key %q: give a key prefix without spaces", c.discoKey)
+	}
+	return nil
 }

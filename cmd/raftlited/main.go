@@ -120,6 +120,20 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 
 	// Every line names this node, once: a node's lines are told apart when several log to one place.
 	log = log.With("node", nodeIDOr(cfg.nodeID, raftAdv))
+	httpScheme := "http://"
+	if sec.httpTLS != nil {
+		httpScheme = "https://"
+	}
+	discovery, err := loadDiscovery(cfg, nodeIDOr(cfg.nodeID, raftAdv), raftAdv, httpScheme+httpAdv, log)
+	if err != nil {
+		raftLn.Close()
+		httpLn.Close()
+		return err
+	}
+	var storeDiscovery *store.Discovery
+	if discovery != nil {
+		storeDiscovery = discovery.discovery
+	}
 	raftLog = raftLog.With("node", nodeIDOr(cfg.nodeID, raftAdv))
 	if sec.nodeSystemRoots {
 		log.Warn("node TLS verifies the other nodes against the system's root certificates (no -node-ca-cert): any certificate a public CA issued, for any name, is accepted as a node's; give -node-ca-cert, or -node-verify-common-name, to admit only your nodes")
@@ -130,7 +144,7 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 		ObserveFsync: m.ObserveFsync,
 		HTTPS:        sec.httpTLS != nil, Dial: sec.nodeDial, ResolveHTTP: resolveHTTP(sec.httpClient, sec.joinAs), Auth: authorizer(sec.auth), JoinAs: sec.joinAs,
 		Voter: !cfg.nonVoter, Join: cfg.joinAddrs(), JoinAttempts: cfg.joinAttempts, JoinInterval: cfg.joinInterval,
-		BootstrapExpect: cfg.bootstrapExpect, BootstrapExpectTimeout: cfg.bootstrapExpectTimeout,
+		BootstrapExpect: cfg.bootstrapExpect, BootstrapExpectTimeout: cfg.bootstrapExpectTimeout, Discovery: storeDiscovery,
 		SnapshotThreshold: cfg.raftSnap, SnapshotInterval: cfg.raftSnapInt,
 		HeartbeatTimeout: cfg.raftHeartbeatTimeout, ElectionTimeout: cfg.raftElectionTimeout,
 		ForeignKeys: cfg.fk, MaxResultBytes: cmp.Or(cfg.maxResult, -1), ApplyStepLimit: cfg.applyStepLimit, SlowApply: cfg.applySlow, CDC: cdcCfg, CDCOut: os.Stdout, RemoveOnShutdown: cfg.clusterRemoveShutdown, RecoverForce: cfg.recoverForce, Version: version,
@@ -146,6 +160,9 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 	if backups != nil {
 		uploader = backup.NewUploader(backups.cfg, backups.storage, st, cfg.dataDir, log)
 		statusSections["auto_backups"] = func() any { return uploader.Status() }
+	}
+	if discovery != nil {
+		statusSections["disco"] = discovery.status
 	}
 	svc := api.New(api.Config{StatusSections: statusSections, Store: st, Version: version, MaxBodyBytes: cfg.maxBody, MaxLoadBytes: cfg.maxLoad, Logger: log, Auth: sec.auth,
 		Metrics: m, Console: console.Handler(), AllowOrigin: cfg.allowOrigin,
@@ -178,6 +195,9 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 			break
 		}
 		log.Info("node is running")
+		if discovery != nil && discovery.kv != nil {
+			go discovery.kv.Report(ctx, st.IsLeader)
+		}
 		if uploader != nil {
 			go uploader.Run(ctx)
 			log.Info("auto-backups enabled", "destination", backups.storage.Destination(backups.storage.Name()), "interval", backups.cfg.Interval.String())
