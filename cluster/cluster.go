@@ -41,6 +41,9 @@ type Config struct {
 	BootstrapExpectTimeout time.Duration
 	// Discovery, if set, finds the cluster of a node that starts without data instead of Join.
 	Discovery *Discovery
+	// ReapTimeout and ReapReadOnlyTimeout (0: never) are how long the leader waits before it removes a
+	// voter, or a non-voter, it has not heard from (reap.go).
+	ReapTimeout, ReapReadOnlyTimeout time.Duration
 	// BootstrapGrace is how long a node with no data and nothing to join waits for an existing cluster to
 	// contact it (a wiped member coming back) before it bootstraps a new cluster.
 	BootstrapGrace  time.Duration
@@ -216,6 +219,10 @@ func (cl *Cluster) Start(ctx context.Context) error {
 	case <-cl.stopc:
 		return errcode.ErrStopped
 	default:
+	}
+	if err == nil {
+		cl.goBackground(cl.reap)
+		cl.goBackground(cl.join.watchForgotten)
 	}
 	return err
 }

@@ -290,7 +290,8 @@ func (j *joiner) refreshMembership() {
 			}
 			return
 		}
-		if !member && len(j.cl.cfg.Join) == 0 {
+		if !member && len(j.cl.cfg.Join) == 0 && j.cl.cfg.Discovery == nil {
+			// Removed, and nothing says where to rejoin: it stays out (start it with -join to bring it back).
 			return
 		}
 		var err error
@@ -317,9 +318,10 @@ func (j *joiner) refreshMembership() {
 	}
 }
 
-// joinAny asks the -join targets, then every other member this node knows, to update this node's entry.
+// joinAny asks the -join targets (or those discovery finds), then every other member this node knows, to
+// update this node's entry, or to add it again if it was removed.
 func (j *joiner) joinAny(ctx context.Context) error {
-	targets := slices.Clone(j.cl.cfg.Join)
+	targets := slices.Clone(j.targets(ctx))
 	for _, m := range j.cl.members.List() {
 		if m.RaftID != j.cl.raftID && m.RaftAddr != "" {
 			targets = append(targets, m.RaftAddr)

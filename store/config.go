@@ -51,6 +51,9 @@ type Config struct {
 	BootstrapExpectTimeout time.Duration
 	// Discovery, if set, finds the cluster of a node without data instead of Join (-disco-mode).
 	Discovery *Discovery
+	// ReapTimeout and ReapReadOnlyTimeout: the leader removes a voter, or a non-voter, not heard from for
+	// that long (-raft-reap-node-timeout, -raft-reap-read-only-node-timeout; 0: never).
+	ReapTimeout, ReapReadOnlyTimeout time.Duration
 
 	SnapshotThreshold uint64        // entries between compactions (-raft-snap)
 	SnapshotInterval  time.Duration // how often to check (-raft-snap-int)

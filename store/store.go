@@ -141,7 +141,7 @@ func Open(cfg Config) (*Store, error) {
 		DataDir: cfg.DataDir, NodeID: cfg.NodeID, RaftAddr: cfg.RaftAddr, HTTPURL: s.cfg.httpURL(), Voter: cfg.Voter,
 		Version: cfg.Version, Join: cfg.Join, JoinAttempts: cfg.JoinAttempts, JoinInterval: cfg.JoinInterval, JoinAs: cfg.JoinAs,
 		BootstrapExpect: cfg.BootstrapExpect, BootstrapExpectTimeout: cfg.BootstrapExpectTimeout, BootstrapGrace: cfg.BootstrapGrace,
-		Discovery:       cfg.Discovery,
+		Discovery: cfg.Discovery, ReapTimeout: cfg.ReapTimeout, ReapReadOnlyTimeout: cfg.ReapReadOnlyTimeout,
 		ElectionTimeout: cfg.ElectionTimeout, RecoverForce: cfg.RecoverForce, ResolveHTTP: cfg.ResolveHTTP, Auth: cfg.Auth,
 		Logger: s.log,
 	}, raftID, rlog, members, clusterID, s.db.State().AppliedIndex)

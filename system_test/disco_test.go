@@ -334,3 +334,56 @@ func etcdGet(endpoint, key string) ([]byte, error) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// Reaping, as the Kubernetes manifest uses it for scaling down: a pod gone for good (scaled down) is
+// removed by the leader after -raft-reap-node-timeout; a pod that comes back after being reaped, with its
+// data, rejoins through discovery.
+func TestReapScaledDownAndRejoin(t *testing.T) {
+	dns := testservers.StartDNS(t)
+	httpPort, raftPort := loopbackPorts(t, 4)
+	name := "raftlite-internal.default.svc.cluster.local"
+	cfg := fmt.Sprintf(`{"name":%q,"server":%q}`, name, dns.Addr)
+	var pods []*node
+	for i := 1; i <= 4; i++ {
+		ip := fmt.Sprintf("127.0.0.%d", i)
+		n := newNode(t, fmt.Sprintf("raftlite-%d", i-1), "-disco-mode", "dns", "-disco-config", cfg, "-bootstrap-expect", "3",
+			"-raft-reap-node-timeout", "5s")
+		n.httpAddr, n.raftAddr = fmt.Sprintf("%s:%d", ip, httpPort), fmt.Sprintf("%s:%d", ip, raftPort)
+		pods = append(pods, n)
+	}
+	dns.SetA(name, "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
+	startAll(pods[:3]...)
+	waitVoters(t, pods[:3], 3)
+	pods[3].start()
+	waitVoters(t, pods, 4)
+	leader := waitLeader(t, pods...)
+	leader.mustExecute("CREATE TABLE t (x)", "INSERT INTO t VALUES (1)")
+
+	// Scaled down: the last pod is gone, and so is its record.
+	dns.SetA(name, "127.0.0.1", "127.0.0.2", "127.0.0.3")
+	gone := pods[3]
+	if gone == leader {
+		// A pod scaled down by Kubernetes stops gracefully, and a leader hands leadership over as it does.
+		gone.stop()
+		leader = waitLeader(t, pods[:3]...)
+	}
+	gone.kill()
+	waitFor(t, "the scaled-down pod reaped", 30*time.Second, func() bool {
+		_, still := leader.nodes()[gone.id]
+		return !still && len(leader.nodes()) == 3
+	})
+	waitVoters(t, pods[:3], 3)
+	if b, _ := os.ReadFile(leader.logPath); !strings.Contains(string(b), "reaping a node not heard from") {
+		t.Error("the leader's log does not say it reaped the node")
+	}
+	leader.mustExecute("INSERT INTO t VALUES (2)")
+
+	// A pod down longer than the timeout is reaped too, and rejoins with its data when it returns.
+	back := followers(leader, pods[:3])[0]
+	back.kill()
+	waitFor(t, back.id+" reaped", 30*time.Second, func() bool { _, still := leader.nodes()[back.id]; return !still })
+	leader.mustExecute("INSERT INTO t VALUES (3)")
+	back.start()
+	waitVoters(t, pods[:3], 3)
+	waitFor(t, back.id+" with every row", 20*time.Second, func() bool { c, err := back.count("t"); return err == nil && c == 3 })
+}

@@ -57,6 +57,8 @@ type config struct {
 	autoBackup, autoRestore string
 	// discoMode, discoKey and discoConfig are -disco-mode, -disco-key and -disco-config.
 	discoMode, discoKey, discoConfig string
+	// reapTimeout and reapReadOnlyTimeout are -raft-reap-node-timeout and -raft-reap-read-only-node-timeout.
+	reapTimeout, reapReadOnlyTimeout time.Duration
 
 	writeQueueCapacity  int
 	writeQueueBatchSize int
@@ -97,6 +99,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.raftElectionTimeout, "raft-election-timeout", time.Second, "Raft election timeout")
 	fs.DurationVar(&c.raftHeartbeatTimeout, "raft-heartbeat-timeout", time.Second, "Raft heartbeat timeout: followers hear from the leader ten times per period")
 	fs.StringVar(&c.raftLogLevel, "raft-log-level", "WARN", "Minimum log level for Raft module (ERROR, WARN, INFO, DEBUG)")
+	fs.DurationVar(&c.reapTimeout, "raft-reap-node-timeout", 0, "Time after which the leader removes a voting node it has not heard from (0: never). A removed node that returns with its data rejoins through -join or discovery")
+	fs.DurationVar(&c.reapReadOnlyTimeout, "raft-reap-read-only-node-timeout", 0, "Time after which the leader removes a non-voting node it has not heard from (0: never)")
 	fs.BoolVar(&c.clusterRemoveShutdown, "raft-cluster-remove-shutdown", false, "Remove this node from the cluster when it shuts down gracefully")
 	fs.BoolVar(&c.recoverForce, "raft-recover-force", false, "Recover with <data>/raft/peers.json even when a majority of the voters is reachable (splits the cluster: for experts)")
 	fs.BoolVar(&c.fk, "fk", false, "Enable SQLite foreign key constraints")
@@ -171,6 +175,12 @@ func (c *config) validate() error {
 	}
 	if c.bootstrapExpect > 0 && c.nonVoter {
 		return errors.New("bootstrapping only applicable to voting nodes")
+	}
+	if c.reapTimeout < 0 || c.reapReadOnlyTimeout < 0 {
+		return errors.New("-raft-reap-node-timeout and -raft-reap-read-only-node-timeout must not be negative")
+	}
+	if c.reapTimeout > 0 && c.reapTimeout < 10*c.raftElectionTimeout {
+		return fmt.Errorf("-raft-reap-node-timeout %s is too short: a node that misses a few elections is not gone (use at least 10 election timeouts, %s)", c.reapTimeout, 10*c.raftElectionTimeout)
 	}
 	if err := c.validateDisco(); err != nil {
 		return err

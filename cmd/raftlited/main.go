@@ -145,6 +145,7 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 		HTTPS:        sec.httpTLS != nil, Dial: sec.nodeDial, ResolveHTTP: resolveHTTP(sec.httpClient, sec.joinAs), Auth: authorizer(sec.auth), JoinAs: sec.joinAs,
 		Voter: !cfg.nonVoter, Join: cfg.joinAddrs(), JoinAttempts: cfg.joinAttempts, JoinInterval: cfg.joinInterval,
 		BootstrapExpect: cfg.bootstrapExpect, BootstrapExpectTimeout: cfg.bootstrapExpectTimeout, Discovery: storeDiscovery,
+		ReapTimeout: cfg.reapTimeout, ReapReadOnlyTimeout: cfg.reapReadOnlyTimeout,
 		SnapshotThreshold: cfg.raftSnap, SnapshotInterval: cfg.raftSnapInt,
 		HeartbeatTimeout: cfg.raftHeartbeatTimeout, ElectionTimeout: cfg.raftElectionTimeout,
 		ForeignKeys: cfg.fk, MaxResultBytes: cmp.Or(cfg.maxResult, -1), ApplyStepLimit: cfg.applyStepLimit, SlowApply: cfg.applySlow, CDC: cdcCfg, CDCOut: os.Stdout, RemoveOnShutdown: cfg.clusterRemoveShutdown, RecoverForce: cfg.recoverForce, Version: version,
