@@ -34,6 +34,7 @@ func manifestArgs(t *testing.T) []string {
 		switch {
 		case line == "args:":
 			in = true
+		case in && strings.HasPrefix(line, "#"):
 		case in && strings.HasPrefix(line, "- "):
 			arg := strings.TrimPrefix(line, "- ")
 			if len(arg) > 1 && arg[0] == '\'' && arg[len(arg)-1] == '\'' {

@@ -71,9 +71,11 @@ type node struct {
 	flags    []string
 	env      []string // extra environment
 	prefix   []string // a command that runs raftlited (given as its arguments), as nsenter does; none if empty
-	logPath  string
-	scheme   string       // "https" for a node serving TLS; "" means http
-	hc       *http.Client // for a secured node: trusts its CA and sends credentials
+	// script: prefix is a script that runs raftlited itself (a container's entry point), given n.flags only
+	script  bool
+	logPath string
+	scheme  string       // "https" for a node serving TLS; "" means http
+	hc      *http.Client // for a secured node: trusts its CA and sends credentials
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -128,6 +130,9 @@ func (n *node) args() []string {
 // command is the node's process, not started.
 func (n *node) command() *exec.Cmd {
 	argv := append(append(append([]string{}, n.prefix...), raftlitedBin), n.args()...)
+	if n.script {
+		argv = append(append([]string{}, n.prefix...), n.flags...)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), n.env...)
 	return cmd
