@@ -38,7 +38,7 @@ test-deps:
 	@scripts/test-deps.sh
 
 race:
-	go test $(GOFLAGS_TAGS) -race ./db/ ./raftlog/ ./transport/ ./raftnode/ ./fsm/ ./cluster/ ./nodecall/ ./cdc/ ./backup/ ./store/ ./api/ ./auth/ ./tlsconfig/ ./shell/
+	go test $(GOFLAGS_TAGS) -race ./db/ ./raftlog/ ./transport/ ./raftnode/ ./fsm/ ./cluster/ ./nodecall/ ./cdc/ ./backup/ ./disco/ ./store/ ./api/ ./auth/ ./tlsconfig/ ./shell/
 
 bench: build
 	./raftlite-bench -raftlited ./raftlited

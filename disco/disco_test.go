@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -173,5 +174,52 @@ func TestKV(t *testing.T) {
 	e, _ := mk["etcd"](self)
 	if _, err := e.Leader(context.Background()); err == nil || !strings.Contains(err.Error(), "failed to get leader from etcd") {
 		t.Errorf("etcd down: %v", err)
+	}
+}
+
+// etcd with authentication on: the credentials in -disco-config are used, wrong ones are refused with
+// etcd's reason.
+func TestEtcdCredentials(t *testing.T) {
+	etcd := testservers.StartEtcd(t)
+	post := func(path, body, token string) string {
+		req, _ := http.NewRequest(http.MethodPost, etcd.Endpoint+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %s %s", path, resp.Status, b)
+		}
+		return string(b)
+	}
+	post("/v3/auth/user/add", `{"name":"root","password":"rootpw"}`, "")
+	post("/v3/auth/user/grant", `{"user":"root","role":"root"}`, "")
+	post("/v3/auth/enable", `{}`, "")
+	ep := strings.TrimPrefix(etcd.Endpoint, "http://")
+	good, err := NewEtcd([]byte(`{"endpoints":["`+ep+`"],"username":"root","password":"rootpw"}`), "auth", Self{ID: "n1", Addr: "10.0.0.1:4002"}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := good.Claim(context.Background()); err != nil || !ok {
+		t.Fatalf("claim with credentials: %v %v", ok, err)
+	}
+	if l, err := good.Leader(context.Background()); err != nil || l != "10.0.0.1:4002" {
+		t.Fatalf("leader with credentials: %q %v", l, err)
+	}
+	for name, cfg := range map[string]string{
+		"no credentials": `{"endpoints":["` + ep + `"]}`,
+		"wrong password": `{"endpoints":["` + ep + `"],"username":"root","password":"nope"}`,
+	} {
+		bad, _ := NewEtcd([]byte(cfg), "auth", Self{}, quiet())
+		if _, err := bad.Leader(context.Background()); err == nil {
+			t.Errorf("%s: read the key", name)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
 	}
 }

@@ -172,15 +172,7 @@ func (e *etcdKV) callOne(ctx context.Context, ep, path string, body, out any, re
 	defer resp.Body.Close()
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		var ge struct {
-			Error   string `json:"error"`
-			Message string `json:"message"`
-		}
-		json.Unmarshal(rb, &ge)
-		msg := strings.TrimSpace(ge.Message + " " + ge.Error)
-		if msg == "" {
-			msg = strings.TrimSpace(string(rb))
-		}
+		msg := gatewayError(rb)
 		if retryAuth && e.username != "" && strings.Contains(msg, "token") {
 			e.mu.Lock()
 			e.token = ""
@@ -221,8 +213,21 @@ func (e *etcdKV) authToken(ctx context.Context, ep string) (string, error) {
 		Token string `json:"token"`
 	}
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(rb, &out) != nil || out.Token == "" {
-		return "", fmt.Errorf("authenticate as %q: %s %s", e.username, resp.Status, bytes.TrimSpace(rb))
+		return "", fmt.Errorf("authenticate as %q: %s", e.username, gatewayError(rb))
 	}
 	e.token = out.Token
 	return e.token, nil
+}
+
+// gatewayError is the reason in an error answer of etcd's gateway ({"error":..., "message":...}).
+func gatewayError(body []byte) string {
+	var ge struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	json.Unmarshal(body, &ge)
+	if msg := cmpOr(ge.Message, ge.Error); msg != "" {
+		return msg
+	}
+	return strings.TrimSpace(string(body))
 }
