@@ -76,7 +76,7 @@ func (s *Service) status() map[string]any {
 		"node": map[string]any{"start_time": s.start.UTC().Format(time.RFC3339Nano), "current_time": now.UTC().Format(time.RFC3339Nano),
 			"uptime": now.Sub(s.start).String()},
 		"cluster":    map[string]any{"addr": st.RaftAddr, "api_addr": st.HTTPURL, "https": strings.HasPrefix(st.HTTPURL, "https://")},
-		"extensions": map[string]any{"dir": "", "names": []string{}}, // raftlite loads no SQLite extensions
+		"extensions": map[string]any{"dir": st.Extensions.Dir, "names": nonNil(st.Extensions.Names)},
 		"http": map[string]any{"bind_addr": s.store.HTTPAddr(), "auth": authState(s.auth),
 			"queue": map[string]any{"_default": map[string]any{"max_size": s.queue.cfg.Capacity, "batch_size": s.queue.cfg.BatchSize,
 				"timeout": s.queue.cfg.Timeout.String(), "sequence_number": s.queue.done.Load()}}},
@@ -118,8 +118,9 @@ func (s *Service) status() map[string]any {
 				"read_index_reads":    st.ReadIndexReads,
 			},
 			"sqlite3": map[string]any{"path": st.DBPath, "size": st.DBSize + st.WALSize, "db_size": st.DBSize,
-				"wal_size": st.WALSize, "fk_constraints": fk, "reads_in_progress": st.ReadsInProgress},
-			"db_conf": map[string]any{"fk_constraints": st.ForeignKeys},
+				"wal_size": st.WALSize, "fk_constraints": fk, "reads_in_progress": st.ReadsInProgress,
+				"extensions": nonNil(st.Extensions.Names)},
+			"db_conf": dbConf(st),
 			"cdc":     storeCDC,
 			"apply": map[string]any{"step_limit": st.ApplyStepLimit, "slow_threshold": st.SlowApply.String(),
 				"applying": applyingStatus(st.Applying)},
@@ -133,6 +134,24 @@ func (s *Service) status() map[string]any {
 	}
 	if t, ok := lastBackup.Load().(time.Time); ok {
 		out["last_backup_time"] = t.UTC().Format(time.RFC3339Nano)
+	}
+	return out
+}
+
+// nonNil makes an empty list [] in JSON, not null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// dbConf is /status's store.db_conf: rqlite's keys, extensions (full paths) only when there are some.
+func dbConf(st store.Status) map[string]any {
+	out := map[string]any{"fk_constraints": st.ForeignKeys}
+	if len(st.Extensions.Paths) > 0 {
+		out["extensions"] = st.Extensions.Paths
+		out["extensions_digest"] = st.Extensions.Digest
 	}
 	return out
 }

@@ -429,9 +429,13 @@ type Command struct {
 	// step_limit bounds the SQLite virtual machine instructions the request may run when applied; the leader
 	// sets it from its -apply-step-limit, so every replica stops a runaway write at the same instruction.
 	// 0 (entries written before the field existed) means the built-in default.
-	StepLimit     int64 `protobuf:"varint,8,opt,name=step_limit,json=stepLimit,proto3" json:"step_limit,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StepLimit int64 `protobuf:"varint,8,opt,name=step_limit,json=stepLimit,proto3" json:"step_limit,omitempty"`
+	// extensions_digest is the proposing leader's -extensions-path digest ("" for none). A replica whose
+	// own differs, and which finds a function or module missing while applying the request, stops applying
+	// (a fault) instead of recording an error the leader did not see.
+	ExtensionsDigest string `protobuf:"bytes,9,opt,name=extensions_digest,json=extensionsDigest,proto3" json:"extensions_digest,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Command) Reset() {
@@ -518,6 +522,13 @@ func (x *Command) GetStepLimit() int64 {
 		return x.StepLimit
 	}
 	return 0
+}
+
+func (x *Command) GetExtensionsDigest() string {
+	if x != nil {
+		return x.ExtensionsDigest
+	}
+	return ""
 }
 
 // Value is one column value of a result row. No value set means NULL.
@@ -1796,7 +1807,7 @@ const file_command_proto_rawDesc = "" +
 	"\vtransaction\x18\x03 \x01(\bR\vtransaction\x12\"\n" +
 	"\rdb_timeout_ns\x18\x04 \x01(\x03R\vdbTimeoutNs\x12'\n" +
 	"\x0fqualify_columns\x18\x05 \x01(\bR\x0equalifyColumns\x12*\n" +
-	"\x11rollback_on_error\x18\x06 \x01(\bR\x0frollbackOnError\"\xcf\x02\n" +
+	"\x11rollback_on_error\x18\x06 \x01(\bR\x0frollbackOnError\"\xfc\x02\n" +
 	"\aCommand\x122\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1e.raftlite.command.Command.TypeR\x04type\x12\x1a\n" +
 	"\bproposer\x18\x02 \x01(\x04R\bproposer\x12\x0e\n" +
@@ -1806,7 +1817,8 @@ const file_command_proto_rawDesc = "" +
 	"\arequest\x18\x06 \x01(\v2\x19.raftlite.command.RequestR\arequest\x12\x12\n" +
 	"\x04load\x18\a \x01(\fR\x04load\x12\x1d\n" +
 	"\n" +
-	"step_limit\x18\b \x01(\x03R\tstepLimit\"H\n" +
+	"step_limit\x18\b \x01(\x03R\tstepLimit\x12+\n" +
+	"\x11extensions_digest\x18\t \x01(\tR\x10extensionsDigest\"H\n" +
 	"\x04Type\x12\x10\n" +
 	"\fTYPE_UNKNOWN\x10\x00\x12\x10\n" +
 	"\fTYPE_REQUEST\x10\x01\x12\r\n" +

@@ -14,6 +14,8 @@ type Env struct {
 	Seed      uint64
 	// StepLimit bounds the SQLite instructions of the request (DefaultApplyStepLimit if 0).
 	StepLimit int64
+	// ExtensionsDigest is the proposing leader's extensions digest (Options.ExtensionsDigest).
+	ExtensionsDigest string
 }
 
 // Op is one committed log entry to apply.

@@ -68,7 +68,7 @@ func (d *DB) BackupFile(ctx context.Context, w io.Writer, opts BackupOptions) (S
 	if opts.Vacuum {
 		post += "; VACUUM"
 	}
-	conn, err := openConn(uriPath(path))
+	conn, err := openConnWith(uriPath(path), d.opts.Extensions)
 	if err != nil {
 		return State{}, fmt.Errorf("backup: %w", err)
 	}

@@ -30,9 +30,16 @@ func uriPath(path string) string {
 	return "file:" + r.Replace(path)
 }
 
-func openConn(dsn string) (*sqlite3.SQLiteConn, error) {
-	c, err := (&sqlite3.SQLiteDriver{}).Open(dsn)
+func openConn(dsn string) (*sqlite3.SQLiteConn, error) { return openConnWith(dsn, nil) }
+
+// openConnWith opens a connection that loads the SQLite extensions at exts (in order). Loading is
+// enabled only while the driver loads them, so SQL's load_extension() stays unavailable to users.
+func openConnWith(dsn string, exts []string) (*sqlite3.SQLiteConn, error) {
+	c, err := (&sqlite3.SQLiteDriver{Extensions: exts}).Open(dsn)
 	if err != nil {
+		if len(exts) > 0 {
+			return nil, fmt.Errorf("open with extensions %v: %w", exts, err)
+		}
 		return nil, err
 	}
 	return c.(*sqlite3.SQLiteConn), nil
@@ -75,6 +82,10 @@ type writer struct {
 	capture *capturer
 	// refused is why the authorizer last refused a user statement.
 	refused refusal
+	// extensionsDigest is this node's (Options.ExtensionsDigest); foreignExtensions is true while applying
+	// a request proposed by a leader that loads other extensions.
+	extensionsDigest  string
+	foreignExtensions bool
 }
 
 // startRequest begins a request's own view of the connection counters.
@@ -112,7 +123,7 @@ func (w *writer) lastChange(kind sqlscan.Kind, id, changed int64) (int64, int64)
 	return w.lastID, w.lastChanges
 }
 
-func openWriter(path string, fk bool) (*writer, error) {
+func openWriter(path string, fk bool, exts []string) (*writer, error) {
 	if err := createStateTable(path); err != nil {
 		return nil, fmt.Errorf("prepare %s: %w", path, err)
 	}
@@ -120,7 +131,7 @@ func openWriter(path string, fk bool) (*writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := openConn(writerDSN(path, clk.name, fk))
+	conn, err := openConnWith(writerDSN(path, clk.name, fk), exts)
 	if err != nil {
 		releaseClock(clk)
 		return nil, fmt.Errorf("open %s for writing: %w", path, err)
@@ -227,6 +238,7 @@ func (w *writer) close() error {
 
 // seed sets the deterministic environment for one command: its clock and its random sequence.
 func (w *writer) seed(env Env) {
+	w.foreignExtensions = env.ExtensionsDigest != w.extensionsDigest
 	w.clock.set(env.NowUnixMs)
 	w.rng = rand.New(rand.NewPCG(env.Seed, 0x9e3779b97f4a7c15))
 }

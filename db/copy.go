@@ -86,7 +86,7 @@ func (d *DB) Load(src string, index, term uint64) error {
 	if _, err := inspect(src); err != nil {
 		return fmt.Errorf("load database: %w", err)
 	}
-	w, err := openWriter(src, d.opts.ForeignKeys)
+	w, err := openWriter(src, d.opts.ForeignKeys, d.opts.Extensions)
 	if err != nil {
 		return fmt.Errorf("load database: %w", badFile(err))
 	}

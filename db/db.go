@@ -28,7 +28,12 @@ type Options struct {
 	SlowApply time.Duration
 	// Capture, if set, captures the row changes of every applied entry into the change queue.
 	Capture *Capture
-	Logger  *slog.Logger
+	// Extensions are SQLite extensions (shared libraries) every connection loads, in this order: the
+	// writer and every reader, including those opened after the file is replaced. ExtensionsDigest
+	// identifies them (see ExtensionMissingError).
+	Extensions       []string
+	ExtensionsDigest string
+	Logger           *slog.Logger
 }
 
 // State is the node's bookkeeping stored in the database: the last applied log entry, and the cluster
@@ -88,15 +93,16 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := d.openWriter(); err != nil {
 		return nil, err
 	}
-	d.readers = newPool(abs, opts.ForeignKeys, opts.MaxReaders, opts.MaxResultBytes)
+	d.readers = newPool(abs, opts.ForeignKeys, opts.MaxReaders, opts.MaxResultBytes, opts.Extensions)
 	return d, nil
 }
 
 func (d *DB) openWriter() error {
-	w, err := openWriter(d.path, d.opts.ForeignKeys)
+	w, err := openWriter(d.path, d.opts.ForeignKeys, d.opts.Extensions)
 	if err != nil {
 		return err
 	}
+	w.extensionsDigest = d.opts.ExtensionsDigest
 	w.internal = true
 	st, err := readState(w.conn)
 	w.internal = false

@@ -221,6 +221,8 @@ func (s *session) statementError(err error, mode command.Mode) (Result, error) {
 			msg = stepLimitError(s.writer.steps.max)
 		} else if isEnvironmental(err) {
 			return Result{}, err
+		} else if s.writer.foreignExtensions && missingExtension(msg) {
+			return Result{}, &ExtensionMissingError{Err: err}
 		}
 	} else {
 		// On a read-only connection nothing is replicated, so every error is simply the statement's result.
@@ -469,4 +471,21 @@ func DiskFault(err error) string {
 func isReadOnlyError(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.Code == sqlite3.ErrReadonly
+}
+
+// ExtensionMissingError is a statement that failed on this node for want of a function or virtual
+// table module, in a request proposed by a leader that loads other SQLite extensions than this node:
+// the leader may well have run it. Recording the error would make this replica differ from the leader,
+// so the request is not applied here (the node reports a fault) until the node loads the same extensions.
+type ExtensionMissingError struct{ Err error }
+
+func (e *ExtensionMissingError) Error() string {
+	return fmt.Sprintf("%v, and the leader that proposed the write loads other SQLite extensions than this node", e.Err)
+}
+
+func (e *ExtensionMissingError) Unwrap() error { return e.Err }
+
+// missingExtension reports SQLite's errors for a function or module it does not know.
+func missingExtension(msg string) bool {
+	return strings.Contains(msg, "no such function") || strings.Contains(msg, "no such module")
 }

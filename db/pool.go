@@ -16,6 +16,7 @@ type pool struct {
 	sem  chan struct{} // one token per connection in use
 
 	maxValue int64
+	exts     []string // SQLite extensions every connection loads
 
 	mu   sync.Mutex
 	idle []*reader
@@ -29,8 +30,8 @@ type reader struct {
 // newPool makes a pool of at most max readers. maxValue, if positive, bounds the size of any string or
 // blob a read may make (SQLITE_LIMIT_LENGTH), so that SELECT randomblob(999999999) fails in SQLite before
 // it costs the node a gigabyte several times over.
-func newPool(path string, fk bool, max int, maxValue int64) *pool {
-	return &pool{path: path, fk: fk, sem: make(chan struct{}, max), maxValue: maxValue}
+func newPool(path string, fk bool, max int, maxValue int64, exts []string) *pool {
+	return &pool{path: path, fk: fk, sem: make(chan struct{}, max), maxValue: maxValue, exts: exts}
 }
 
 // inUse is the number of connections serving a read now.
@@ -50,7 +51,7 @@ func (p *pool) get(ctx context.Context) (*reader, error) {
 		return r, nil
 	}
 	p.mu.Unlock()
-	conn, err := openConn(readerDSN(p.path, p.fk))
+	conn, err := openConnWith(readerDSN(p.path, p.fk), p.exts)
 	if err != nil {
 		<-p.sem
 		return nil, fmt.Errorf("open %s for reading: %w", p.path, err)

@@ -123,7 +123,8 @@ func (s *FSM) applyTasks(tasks []raftnode.Apply) bool {
 					continue
 				} else if cmd.GetType() == command.Command_TYPE_REQUEST && !isStrongRead(&cmd) {
 					op.Request = cmd.GetRequest()
-					op.Env = db.Env{NowUnixMs: cmd.GetNowUnixMs(), Seed: cmd.GetSeed(), StepLimit: cmd.GetStepLimit()}
+					op.Env = db.Env{NowUnixMs: cmd.GetNowUnixMs(), Seed: cmd.GetSeed(), StepLimit: cmd.GetStepLimit(),
+						ExtensionsDigest: cmd.GetExtensionsDigest()}
 				}
 			}
 			b.ops = append(b.ops, op)

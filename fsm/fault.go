@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -31,13 +32,17 @@ const (
 
 // FaultError says why this node serves nothing now: its disk refused a write.
 type FaultError struct {
-	Kind  string // "disk full", "read-only file system", "I/O error", or "cannot write the database"
+	Kind  string // "disk full", "read-only file system", "I/O error", "missing extension", or "cannot write the database"
 	What  string // what the node cannot do
 	Cause error
 }
 
 func (e *FaultError) Error() string {
-	return fmt.Sprintf("%s: this node cannot %s (%v); it serves no reads or writes until it can write again", e.Kind, e.What, e.Cause)
+	until := "it can write again"
+	if e.Kind == "missing extension" {
+		until = "it is restarted with the same -extensions-path as the other nodes"
+	}
+	return fmt.Sprintf("%s: this node cannot %s (%v); it serves no reads or writes until %s", e.Kind, e.What, e.Cause, until)
 }
 
 func (e *FaultError) Unwrap() error { return e.Cause }
@@ -83,6 +88,10 @@ func (s *FSM) applyFailed(f *applyFailures, first uint64, err error) {
 		f.since = now
 	}
 	kind := db.DiskFault(err)
+	var missing *db.ExtensionMissingError
+	if errors.As(err, &missing) {
+		kind = "missing extension"
+	}
 	if kind == "" && now.Sub(f.since) < applyFaultAfter {
 		s.log.Warn("cannot apply committed entries; retrying", "first", first, "err", err)
 		return

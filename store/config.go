@@ -14,6 +14,7 @@ import (
 	"github.com/raftlite/raftlite/cluster"
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
+	"github.com/raftlite/raftlite/extension"
 	"github.com/raftlite/raftlite/nodecall"
 	"github.com/raftlite/raftlite/transport"
 )
@@ -64,6 +65,8 @@ type Config struct {
 
 	// AutoRestore, if set, restores a node with no data from a backup (-auto-restore).
 	AutoRestore *AutoRestore
+	// Extensions are the SQLite extensions every connection loads (-extensions-path); nil for none.
+	Extensions *extension.Set
 
 	ForeignKeys bool
 	// MaxResultBytes bounds the rows one read may hold in memory (db.Options.MaxResultBytes).

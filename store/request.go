@@ -77,6 +77,7 @@ func (s *Store) Execute(ctx context.Context, req *command.Request, env db.Env) (
 	data, err := proto.Marshal(&command.Command{
 		Type: command.Command_TYPE_REQUEST, Proposer: s.cluster.RaftID(), Id: id,
 		NowUnixMs: env.NowUnixMs, Seed: env.Seed, StepLimit: s.cfg.ApplyStepLimit, Request: req,
+		ExtensionsDigest: s.extensionsDigest(),
 	})
 	if err != nil {
 		return Response{}, fmt.Errorf("encode request: %w", err)

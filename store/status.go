@@ -9,6 +9,7 @@ import (
 	"github.com/raftlite/raftlite/cluster"
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/errcode"
+	"github.com/raftlite/raftlite/extension"
 	"go.etcd.io/raft/v3"
 )
 
@@ -17,13 +18,15 @@ type Member = cluster.Member
 
 // Status is what /status reports about the store.
 type Status struct {
-	NodeID    string
-	RaftID    uint64
-	ClusterID uint64 // 0 until the node has bootstrapped or joined a cluster
-	RaftAddr  string
-	HTTPURL   string
-	Open      bool // the raft loop runs
-	Ready     bool // can serve: open, a leader is known, a voter if it asked to be, no fault
+	// Extensions are the SQLite extensions the node loads (empty Names for none).
+	Extensions extension.Set
+	NodeID     string
+	RaftID     uint64
+	ClusterID  uint64 // 0 until the node has bootstrapped or joined a cluster
+	RaftAddr   string
+	HTTPURL    string
+	Open       bool // the raft loop runs
+	Ready      bool // can serve: open, a leader is known, a voter if it asked to be, no fault
 	// NotReady says why Ready is false ("" when it is true).
 	NotReady string
 	// Fault is why this node serves nothing now (its disk refuses writes), or "".
@@ -100,6 +103,9 @@ func (s *Store) Status() Status {
 		TrailingLogs: s.cfg.TrailingLogs, HeartbeatTimeout: s.cfg.HeartbeatTimeout, ElectionTimeout: s.cfg.ElectionTimeout,
 		ReadIndexRounds: ns.ReadIndexRounds, ReadIndexReads: ns.ReadIndexReads, ReadsInProgress: s.db.ReadsInProgress(),
 		LeaderChanges: ns.LeaderChanges, Proposals: ns.Proposals,
+	}
+	if s.cfg.Extensions != nil {
+		st.Extensions = *s.cfg.Extensions
 	}
 	if a, ok := s.fsm.Applying(); ok {
 		st.Applying = &Applying{Index: a.Index, SQL: a.SQL, RunningFor: time.Since(a.Since)}

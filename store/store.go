@@ -116,7 +116,12 @@ func Open(cfg Config) (*Store, error) {
 			s.log.Warn("database found without a Raft log: set aside, starting empty", "moved_to", aside)
 		}
 	}
-	if s.db, err = db.Open(s.cfg.dbPath(), db.Options{ForeignKeys: cfg.ForeignKeys, MaxResultBytes: cfg.MaxResultBytes, SlowApply: cfg.SlowApply,
+	var exts []string
+	var digest string
+	if cfg.Extensions != nil {
+		exts, digest = cfg.Extensions.Paths, cfg.Extensions.Digest
+	}
+	if s.db, err = db.Open(s.cfg.dbPath(), db.Options{ForeignKeys: cfg.ForeignKeys, MaxResultBytes: cfg.MaxResultBytes, SlowApply: cfg.SlowApply, Extensions: exts, ExtensionsDigest: digest,
 		Capture: s.capture(cfg.CDC), Logger: s.log}); err != nil {
 		rlog.Close()
 		return nil, err
@@ -208,6 +213,14 @@ func (s *Store) loadState() (*cluster.Membership, error) {
 	members.SetConf(raftpb.EnsureConfState(meta.GetConfState()))
 	s.applied = raftnode.NewAppliedIndex(meta.GetIndex(), meta.GetTerm(), meta.GetConfState())
 	return members, nil
+}
+
+// extensionsDigest identifies the SQLite extensions this node loads ("" for none).
+func (s *Store) extensionsDigest() string {
+	if s.cfg.Extensions == nil {
+		return ""
+	}
+	return s.cfg.Extensions.Digest
 }
 
 // RaftID is this node's Raft member ID.

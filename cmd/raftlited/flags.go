@@ -57,6 +57,8 @@ type config struct {
 	autoBackup, autoRestore string
 	// discoMode, discoKey and discoConfig are -disco-mode, -disco-key and -disco-config.
 	discoMode, discoKey, discoConfig string
+	// extensionsPath is -extensions-path: SQLite extensions to load (comma-separated).
+	extensionsPath string
 	// reapTimeout and reapReadOnlyTimeout are -raft-reap-node-timeout and -raft-reap-read-only-node-timeout.
 	reapTimeout, reapReadOnlyTimeout time.Duration
 
@@ -104,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.clusterRemoveShutdown, "raft-cluster-remove-shutdown", false, "Remove this node from the cluster when it shuts down gracefully")
 	fs.BoolVar(&c.recoverForce, "raft-recover-force", false, "Recover with <data>/raft/peers.json even when a majority of the voters is reachable (splits the cluster: for experts)")
 	fs.BoolVar(&c.fk, "fk", false, "Enable SQLite foreign key constraints")
+	fs.StringVar(&c.extensionsPath, "extensions-path", "", "Comma-delimited list of paths to directories, zipfiles, or tar.gz files containing SQLite extensions (every node must load the same ones)")
 	fs.StringVar(&c.allowOrigin, "http-allow-origin", "", "Value of the Access-Control-Allow-Origin header (CORS); none if empty")
 	fs.Int64Var(&c.maxBody, "http-max-body", 64<<20, "Largest request body accepted, in bytes (larger ones get 413)")
 	fs.Int64Var(&c.maxLoad, "http-max-load", 1<<30, "Largest /db/load body accepted, in bytes")

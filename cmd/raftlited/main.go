@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/raftlite/raftlite/backup"
 	"github.com/raftlite/raftlite/cdc"
 	"github.com/raftlite/raftlite/console"
+	"github.com/raftlite/raftlite/extension"
 	"github.com/raftlite/raftlite/metrics"
 	"github.com/raftlite/raftlite/store"
 )
@@ -82,6 +84,10 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 		if cdcCfg, err = cdc.ParseFlag(cfg.cdcConfig); err != nil {
 			return err
 		}
+	}
+	exts, err := extension.Prepare(cfg.extensionsPath, cfg.dataDir)
+	if err != nil {
+		return err
 	}
 	backups, err := loadBackupConfig(cfg.autoBackup)
 	if err != nil {
@@ -149,13 +155,16 @@ func serve(cfg *config, log, raftLog *slog.Logger) error {
 		SnapshotThreshold: cfg.raftSnap, SnapshotInterval: cfg.raftSnapInt,
 		HeartbeatTimeout: cfg.raftHeartbeatTimeout, ElectionTimeout: cfg.raftElectionTimeout,
 		ForeignKeys: cfg.fk, MaxResultBytes: cmp.Or(cfg.maxResult, -1), ApplyStepLimit: cfg.applyStepLimit, SlowApply: cfg.applySlow, CDC: cdcCfg, CDCOut: os.Stdout, RemoveOnShutdown: cfg.clusterRemoveShutdown, RecoverForce: cfg.recoverForce, Version: version,
-		AutoRestore: restore, Logger: log, RaftLogger: raftLog,
+		AutoRestore: restore, Extensions: exts, Logger: log, RaftLogger: raftLog,
 	})
 	if err != nil {
 		httpLn.Close()
 		return err
 	}
 	m.Watch(st)
+	if len(exts.Names) > 0 {
+		log.Info("loaded extensions", "names", strings.Join(exts.Names, ", "), "digest", exts.Digest[:12])
+	}
 	var uploader *backup.Uploader
 	statusSections := map[string]func() any{}
 	if backups != nil {
