@@ -202,6 +202,10 @@ func (d *DB) applyOnce(ops []Op, outcomes map[stmtKey]Result) ([]OpResult, *roll
 	for k, op := range ops {
 		if op.Request != nil {
 			w.seed(op.Env)
+			if w.foreignExtensions && w.builtin != nil {
+				// Statements prepared afresh, so that the authorizer sees every function they use.
+				d.wstmts.close()
+			}
 			w.startRequest()
 			w.steps.limit(stepLimit(op.Env))
 			res, rb, err := d.applyRequest(k, op.Index, op.Request, outcomes)

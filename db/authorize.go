@@ -44,6 +44,18 @@ func (w *writer) authorize(op int, arg1, arg2, arg3 string) int {
 	if w.internal {
 		return sqlite3.SQLITE_OK
 	}
+	if w.foreignExtensions && w.builtin != nil && w.usedExtension == "" {
+		switch op {
+		case sqlite3.SQLITE_FUNCTION:
+			if !w.builtin["function "+strings.ToLower(arg2)] {
+				w.usedExtension = "function " + arg2
+			}
+		case sqlite3.SQLITE_CREATE_VTABLE:
+			if !w.builtin["module "+strings.ToLower(arg2)] {
+				w.usedExtension = "module " + arg2
+			}
+		}
+	}
 	return w.refused.verdict(writerRefusal(op, arg1, arg2))
 }
 

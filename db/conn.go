@@ -83,9 +83,13 @@ type writer struct {
 	// refused is why the authorizer last refused a user statement.
 	refused refusal
 	// extensionsDigest is this node's (Options.ExtensionsDigest); foreignExtensions is true while applying
-	// a request proposed by a leader that loads other extensions.
+	// a request proposed by a leader that loads other extensions. builtin lists the functions and modules
+	// SQLite has without this node's extensions (nil without extensions); usedExtension is the first other
+	// one a statement of such a request used (see ExtensionMismatchError).
 	extensionsDigest  string
 	foreignExtensions bool
+	builtin           map[string]bool
+	usedExtension     string
 }
 
 // startRequest begins a request's own view of the connection counters.
@@ -137,6 +141,13 @@ func openWriter(path string, fk bool, exts []string) (*writer, error) {
 		return nil, fmt.Errorf("open %s for writing: %w", path, err)
 	}
 	w := &writer{conn: conn, clock: clk, rng: rand.New(rand.NewPCG(1, 2)), counters: connCounters{db: connHandle(conn)}}
+	if len(exts) > 0 {
+		if w.builtin, err = builtinNames(); err != nil {
+			conn.Close()
+			releaseClock(clk)
+			return nil, fmt.Errorf("list SQLite's built-in functions: %w", err)
+		}
+	}
 	if w.steps, err = installStepBudget(connHandle(conn)); err != nil {
 		w.close()
 		return nil, fmt.Errorf("open %s for writing: %w", path, err)
@@ -239,6 +250,7 @@ func (w *writer) close() error {
 // seed sets the deterministic environment for one command: its clock and its random sequence.
 func (w *writer) seed(env Env) {
 	w.foreignExtensions = env.ExtensionsDigest != w.extensionsDigest
+	w.usedExtension = ""
 	w.clock.set(env.NowUnixMs)
 	w.rng = rand.New(rand.NewPCG(env.Seed, 0x9e3779b97f4a7c15))
 }
@@ -284,4 +296,28 @@ func (w *writer) internalExec(stmt driver.Stmt, args ...any) error {
 	}
 	_, err := stmt.(driver.StmtExecContext).ExecContext(context.Background(), nv)
 	return err
+}
+
+// builtinNames are the functions and virtual table modules SQLite has without extensions, as "function
+// <name>" and "module <name>", lower case.
+func builtinNames() (map[string]bool, error) {
+	conn, err := openConn(":memory:")
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	rows, err := conn.QueryContext(context.Background(),
+		"SELECT 'function ' || lower(name) FROM pragma_function_list UNION SELECT 'module ' || lower(name) FROM pragma_module_list", nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	dest := make([]driver.Value, 1)
+	for rows.Next(dest) == nil {
+		if name, ok := dest[0].(string); ok {
+			out[name] = true
+		}
+	}
+	return out, nil
 }

@@ -104,6 +104,9 @@ func (s *session) runPiece(sql string, args []driver.NamedValue, used int, mode 
 		r, err := s.statementError(err, mode)
 		return r, 0, err
 	}
+	if s.writer != nil && s.writer.usedExtension != "" {
+		return Result{}, 0, &ExtensionMismatchError{Detail: "the request uses " + s.writer.usedExtension + ", which an extension of this node provides"}
+	}
 	if s.writer != nil {
 		// Only the user's statement counts against the request's steps (see stepBudget.count).
 		s.writer.steps.count(true)
@@ -222,7 +225,7 @@ func (s *session) statementError(err error, mode command.Mode) (Result, error) {
 		} else if isEnvironmental(err) {
 			return Result{}, err
 		} else if s.writer.foreignExtensions && missingExtension(msg) {
-			return Result{}, &ExtensionMissingError{Err: err}
+			return Result{}, &ExtensionMismatchError{Detail: msg}
 		}
 	} else {
 		// On a read-only connection nothing is replicated, so every error is simply the statement's result.
@@ -473,17 +476,16 @@ func isReadOnlyError(err error) bool {
 	return errors.As(err, &se) && se.Code == sqlite3.ErrReadonly
 }
 
-// ExtensionMissingError is a statement that failed on this node for want of a function or virtual
-// table module, in a request proposed by a leader that loads other SQLite extensions than this node:
-// the leader may well have run it. Recording the error would make this replica differ from the leader,
-// so the request is not applied here (the node reports a fault) until the node loads the same extensions.
-type ExtensionMissingError struct{ Err error }
+// ExtensionMismatchError is a request this node cannot apply as the leader that proposed it did, because
+// the two load different SQLite extensions: a statement failed here for want of a function or virtual
+// table module, or used one that an extension of this node provides (the leader may lack it). Recording
+// either outcome could make this replica differ from the others, so the request is not applied here (the
+// node reports a fault) until the node loads the same extensions as the leader.
+type ExtensionMismatchError struct{ Detail string }
 
-func (e *ExtensionMissingError) Error() string {
-	return fmt.Sprintf("%v, and the leader that proposed the write loads other SQLite extensions than this node", e.Err)
+func (e *ExtensionMismatchError) Error() string {
+	return e.Detail + ", and the leader that proposed the write loads other SQLite extensions than this node"
 }
-
-func (e *ExtensionMissingError) Unwrap() error { return e.Err }
 
 // missingExtension reports SQLite's errors for a function or module it does not know.
 func missingExtension(msg string) bool {

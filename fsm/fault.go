@@ -32,14 +32,14 @@ const (
 
 // FaultError says why this node serves nothing now: its disk refused a write.
 type FaultError struct {
-	Kind  string // "disk full", "read-only file system", "I/O error", "missing extension", or "cannot write the database"
+	Kind  string // "disk full", "read-only file system", "I/O error", "extensions differ", or "cannot write the database"
 	What  string // what the node cannot do
 	Cause error
 }
 
 func (e *FaultError) Error() string {
 	until := "it can write again"
-	if e.Kind == "missing extension" {
+	if e.Kind == "extensions differ" {
 		until = "it is restarted with the same -extensions-path as the other nodes"
 	}
 	return fmt.Sprintf("%s: this node cannot %s (%v); it serves no reads or writes until %s", e.Kind, e.What, e.Cause, until)
@@ -88,9 +88,9 @@ func (s *FSM) applyFailed(f *applyFailures, first uint64, err error) {
 		f.since = now
 	}
 	kind := db.DiskFault(err)
-	var missing *db.ExtensionMissingError
-	if errors.As(err, &missing) {
-		kind = "missing extension"
+	var mismatch *db.ExtensionMismatchError
+	if errors.As(err, &mismatch) {
+		kind = "extensions differ"
 	}
 	if kind == "" && now.Sub(f.since) < applyFaultAfter {
 		s.log.Warn("cannot apply committed entries; retrying", "first", first, "err", err)
