@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -151,10 +152,36 @@ func (s *Service) handleSQL(w http.ResponseWriter, r *http.Request, p *params) {
 // counters are this process's expvar counters (the "http" map of /debug/vars).
 var counters = expvar.NewMap("http")
 
-// The "store" map of /debug/vars: rqlite's store counters that raftlite keeps (those of automatic backups
-// and restores so far).
-func init() {
-	expvar.Publish("store", expvar.Func(func() any { return backup.StoreVars() }))
+// varsFor is the Service whose store /debug/vars shows in its "store" and "cluster" maps (a process runs
+// one); publishVarsOnce registers those maps, present (zeros) before any Service exists.
+var (
+	varsFor         atomic.Pointer[Service]
+	publishVarsOnce sync.Once
+)
+
+func publishStoreVars(s *Service) {
+	varsFor.Store(s)
+	publishVarsOnce.Do(func() {
+		counters := func() store.Counters {
+			if svc := varsFor.Load(); svc != nil {
+				return svc.store.Counters()
+			}
+			return store.Counters{}
+		}
+		expvar.Publish("store", expvar.Func(func() any {
+			c := counters()
+			out := backup.StoreVars()
+			out["num_snapshots"] = int64(c.Snapshots)
+			out["num_restores"] = int64(c.Restores)
+			out["num_ignored_joins"] = int64(c.IgnoredJoins)
+			out["num_removed_before_joins"] = int64(c.RemovedBeforeJoins)
+			out["num_reaped"] = int64(c.Reaped)
+			return out
+		}))
+		expvar.Publish("cluster", expvar.Func(func() any {
+			return map[string]int64{"num_join_req": int64(counters().JoinRequests)}
+		}))
+	})
 }
 
 // handleVars serves /debug/vars: Go's expvar JSON, or one top-level entry of it with ?key=.

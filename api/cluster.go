@@ -7,13 +7,16 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/raftlite/raftlite/auth"
 	"github.com/raftlite/raftlite/command"
+	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/store"
 )
 
@@ -71,8 +74,9 @@ func (s *Service) status() map[string]any {
 		"os": map[string]any{"pid": os.Getpid(), "ppid": os.Getppid(), "page_size": os.Getpagesize(),
 			"executable": exe, "hostname": hostname},
 		"runtime": map[string]any{"GOARCH": runtime.GOARCH, "GOOS": runtime.GOOS, "GOMAXPROCS": runtime.GOMAXPROCS(0),
-			"num_cpu": runtime.NumCPU(), "num_goroutine": runtime.NumGoroutine(), "version": runtime.Version()},
-		"build": map[string]any{"version": s.version, "compiler_toolchain": runtime.Version()},
+			"num_cpu": runtime.NumCPU(), "num_goroutine": runtime.NumGoroutine(), "version": runtime.Version(),
+			"kubernetes_hint": os.Getenv("KUBERNETES_SERVICE_HOST") != ""},
+		"build": buildStatus(s.version),
 		"node": map[string]any{"start_time": s.start.UTC().Format(time.RFC3339Nano), "current_time": now.UTC().Format(time.RFC3339Nano),
 			"uptime": now.Sub(s.start).String()},
 		"cluster":    map[string]any{"addr": st.RaftAddr, "api_addr": st.HTTPURL, "https": strings.HasPrefix(st.HTTPURL, "https://")},
@@ -81,45 +85,53 @@ func (s *Service) status() map[string]any {
 			"queue": map[string]any{"_default": map[string]any{"max_size": s.queue.cfg.Capacity, "batch_size": s.queue.cfg.BatchSize,
 				"timeout": s.queue.cfg.Timeout.String(), "sequence_number": s.queue.done.Load()}}},
 		"store": map[string]any{
-			"open":               st.Open,
-			"ready":              st.Ready,
-			"not_ready":          st.NotReady,
-			"fault":              st.Fault,
-			"node_id":            st.NodeID,
-			"raft_id":            fmt.Sprintf("%x", st.RaftID),
-			"cluster_id":         clusterIDString(st.ClusterID),
-			"addr":               st.RaftAddr,
-			"api_addr":           st.HTTPURL,
-			"leader":             map[string]any{"node_id": st.Leader.NodeID, "addr": st.Leader.RaftAddr, "api_addr": st.Leader.HTTPURL},
-			"fsm_index":          st.AppliedIndex,
-			"db_applied_index":   st.DBApplied,
-			"nodes":              nodes,
-			"dir":                st.DataDir,
-			"snapshot_threshold": st.SnapshotThreshold,
-			"snapshot_interval":  st.SnapshotInterval.String(),
-			"trailing_logs":      st.TrailingLogs,
-			"heartbeat_timeout":  st.HeartbeatTimeout.String(),
-			"election_timeout":   st.ElectionTimeout.String(),
+			"open":                   st.Open,
+			"ready":                  st.Ready,
+			"not_ready":              st.NotReady,
+			"fault":                  st.Fault,
+			"node_id":                st.NodeID,
+			"raft_id":                fmt.Sprintf("%x", st.RaftID),
+			"cluster_id":             clusterIDString(st.ClusterID),
+			"addr":                   st.RaftAddr,
+			"api_addr":               st.HTTPURL,
+			"leader":                 map[string]any{"node_id": st.Leader.NodeID, "addr": st.Leader.RaftAddr, "api_addr": st.Leader.HTTPURL},
+			"fsm_index":              st.AppliedIndex,
+			"fsm_term":               st.AppliedTerm,
+			"db_applied_index":       st.DBApplied,
+			"reap_timeout":           st.ReapTimeout.String(),
+			"reap_read_only_timeout": st.ReapReadOnlyTimeout.String(),
+			"dir_size":               st.DirSize,
+			"dir_size_friendly":      friendlySize(st.DirSize),
+			"snapshot_store":         snapshotStore(st),
+			"nodes":                  nodes,
+			"dir":                    st.DataDir,
+			"snapshot_threshold":     st.SnapshotThreshold,
+			"snapshot_interval":      st.SnapshotInterval.String(),
+			"trailing_logs":          st.TrailingLogs,
+			"heartbeat_timeout":      st.HeartbeatTimeout.String(),
+			"election_timeout":       st.ElectionTimeout.String(),
 			"raft": map[string]any{
-				"state":               st.State,
-				"term":                st.Term,
-				"commit_index":        st.CommitIndex,
-				"applied_index":       st.AppliedIndex,
-				"last_log_index":      st.LastLogIndex,
-				"first_log_index":     st.FirstLogIndex,
-				"last_snapshot_index": st.SnapshotIndex,
-				"last_snapshot_term":  st.SnapshotTerm,
-				"num_peers":           max(0, len(st.Members)-1),
-				"voter":               st.Voter,
-				"log_size":            st.LogBytes,
-				"log_segments":        st.LogSegments,
-				"last_contact":        contactString(st),
-				"read_index_rounds":   st.ReadIndexRounds,
-				"read_index_reads":    st.ReadIndexReads,
+				"state":                st.State,
+				"term":                 st.Term,
+				"commit_index":         st.CommitIndex,
+				"applied_index":        st.AppliedIndex,
+				"last_log_index":       st.LastLogIndex,
+				"first_log_index":      st.FirstLogIndex,
+				"last_log_term":        st.LastLogTerm,
+				"fsm_pending":          st.CommitIndex - min(st.CommitIndex, st.AppliedIndex),
+				"log_size_friendly":    friendlySize(st.LogBytes),
+				"latest_configuration": latestConfiguration(st.Members),
+				"last_snapshot_index":  st.SnapshotIndex,
+				"last_snapshot_term":   st.SnapshotTerm,
+				"num_peers":            max(0, len(st.Members)-1),
+				"voter":                st.Voter,
+				"log_size":             st.LogBytes,
+				"log_segments":         st.LogSegments,
+				"last_contact":         contactString(st),
+				"read_index_rounds":    st.ReadIndexRounds,
+				"read_index_reads":     st.ReadIndexReads,
 			},
-			"sqlite3": map[string]any{"path": st.DBPath, "size": st.DBSize + st.WALSize, "db_size": st.DBSize,
-				"wal_size": st.WALSize, "fk_constraints": fk, "reads_in_progress": st.ReadsInProgress,
-				"extensions": nonNil(st.Extensions.Names)},
+			"sqlite3": sqliteStatus(st, fk, s.store.SQLiteInfo(context.Background())),
 			"db_conf": dbConf(st),
 			"cdc":     storeCDC,
 			"apply": map[string]any{"step_limit": st.ApplyStepLimit, "slow_threshold": st.SlowApply.String(),
@@ -129,11 +141,92 @@ func (s *Service) status() map[string]any {
 	if cdcSection != nil {
 		out["cdc"] = cdcSection
 	}
+	if s.allowOrigin != "" {
+		out["http"].(map[string]any)["allow_origin"] = s.allowOrigin
+	}
 	for name, section := range s.sections {
 		out[name] = section()
 	}
 	if t, ok := lastBackup.Load().(time.Time); ok {
 		out["last_backup_time"] = t.UTC().Format(time.RFC3339Nano)
+	}
+	return out
+}
+
+// sqliteStatus is /status's store.sqlite3: rqlite's keys that mean something here.
+func sqliteStatus(st store.Status, fk string, info db.Info) map[string]any {
+	out := map[string]any{"path": st.DBPath, "size": st.DBSize + st.WALSize, "db_size": st.DBSize,
+		"wal_size": st.WALSize, "fk_constraints": fk, "reads_in_progress": st.ReadsInProgress,
+		"extensions": nonNil(st.Extensions.Names), "version": info.Version, "compile_options": nonNil(info.CompileOptions),
+		"pragmas": map[string]any{"rw": info.PragmasRW, "ro": info.PragmasRO}, "rw_dsn": info.RWDSN, "ro_dsn": info.RODSN,
+		"conn_pool_stats": map[string]any{"ro": map[string]any{"max_open_connections": info.MaxReaders, "in_use": info.InUse}},
+		"size_friendly":   friendlySize(st.DBSize + st.WALSize)}
+	if !info.LastModified.IsZero() {
+		out["last_modified"] = info.LastModified.UTC().Format(time.RFC3339Nano)
+	}
+	return out
+}
+
+// snapshotStore is /status's store.snapshot_store. raftlite's snapshot is the database file itself, as
+// of the log's snapshot index; its directory holds only copies being sent or received.
+func snapshotStore(st store.Status) map[string]any {
+	snaps := []string{}
+	if st.SnapshotIndex > 0 {
+		snaps = append(snaps, fmt.Sprintf("%d-%d", st.SnapshotTerm, st.SnapshotIndex))
+	}
+	var size int64
+	if entries, err := os.ReadDir(st.SnapshotDir); err == nil {
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+				size += fi.Size()
+			}
+		}
+	}
+	return map[string]any{"dir": st.SnapshotDir, "dir_size": size, "snapshots": snaps}
+}
+
+// latestConfiguration describes the membership as rqlite's raft status does.
+func latestConfiguration(members []store.Member) string {
+	parts := make([]string, 0, len(members))
+	for _, m := range members {
+		suffrage := "Nonvoter"
+		if m.Voter {
+			suffrage = "Voter"
+		}
+		parts = append(parts, fmt.Sprintf("{Suffrage:%s ID:%s Address:%s}", suffrage, m.NodeID, m.RaftAddr))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// friendlySize is a size for people: 1.5 MB.
+func friendlySize(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+// buildStatus is /status's build: the version, and what the Go toolchain recorded of the build.
+func buildStatus(version string) map[string]any {
+	out := map[string]any{"version": version, "compiler_toolchain": runtime.Version(), "commit": "unknown",
+		"build_time": "unknown", "compiler_command": "go build"}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, kv := range info.Settings {
+			switch kv.Key {
+			case "vcs.revision":
+				out["commit"] = kv.Value
+			case "vcs.time":
+				out["build_time"] = kv.Value
+			case "-tags":
+				out["compiler_command"] = "go build -tags " + strconv.Quote(kv.Value)
+			}
+		}
 	}
 	return out
 }

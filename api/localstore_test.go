@@ -233,6 +233,10 @@ func (l *localStore) DataDir() string  { return l.dir }
 
 // The stand-in captures no changes.
 func (l *localStore) CDC() store.CDCStatus { return store.CDCStatus{Stats: &cdc.Stats{}} }
+
+func (l *localStore) Counters() store.Counters { return store.Counters{} }
+
+func (l *localStore) SQLiteInfo(ctx context.Context) db.Info { return db.Info{} }
 func (l *localStore) PullChanges(context.Context, uint64, int, time.Duration) ([]byte, error) {
 	return nil, store.ErrNoCDC
 }

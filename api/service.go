@@ -78,6 +78,7 @@ func New(cfg Config) *Service {
 		bodyIdle: cfg.BodyIdleTimeout, log: cfg.Logger, start: time.Now(), sections: cfg.StatusSections}
 	s.queue = newQueue(s, cfg.Queue)
 	publishCDCVars(s)
+	publishStoreVars(s)
 	return s
 }
 

@@ -46,6 +46,10 @@ type Store interface {
 	HTTPAddr() string
 	DataDir() string
 
+	// Counters and SQLite's own settings, for /debug/vars and /status.
+	Counters() store.Counters
+	SQLiteInfo(ctx context.Context) db.Info
+
 	// Change data capture.
 	CDC() store.CDCStatus
 	PullChanges(ctx context.Context, after uint64, limit int, wait time.Duration) ([]byte, error)

@@ -54,6 +54,7 @@ func (cl *Cluster) HandleRPC(ctx context.Context, method uint8, req []byte) (res
 }
 
 func (cl *Cluster) serveJoin(ctx context.Context, req []byte) ([]byte, error) {
+	cl.counts.joinRequests.Add(1)
 	var jr command.JoinRequest
 	if err := proto.Unmarshal(req, &jr); err != nil {
 		return nil, fmt.Errorf("decode join request: %w", err)

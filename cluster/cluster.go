@@ -84,6 +84,7 @@ type Cluster struct {
 	leaderLog    leaderLog // events.go
 
 	clusterID     atomic.Uint64 // see clusterid.go; 0 until the node bootstraps or joins
+	counts        counts
 	foreignWarned atomic.Int64  // unix nanos of the last warnForeignCluster
 	confMu        sync.Mutex    // serialises this node's membership changes: raft takes one at a time
 	join          *joiner
@@ -197,6 +198,20 @@ func (cl *Cluster) Restore(encoded []byte, cs *raftpb.ConfState) error {
 	}
 	cl.reportLeader()
 	return nil
+}
+
+// counts are the cluster's share of rqlite's /debug/vars counters.
+type counts struct {
+	joinRequests       atomic.Uint64 // join requests this node served (cluster.num_join_req)
+	ignoredJoins       atomic.Uint64 // joins that changed nothing: the entry matched (store.num_ignored_joins)
+	removedBeforeJoins atomic.Uint64 // old identities removed to admit a node under a new one (store.num_removed_before_joins)
+	reaped             atomic.Uint64 // members removed by reaping (raftlite's store.num_reaped)
+}
+
+// Counts are the cluster's counters: join requests served, joins that changed nothing, old identities
+// removed before a join, members reaped.
+func (cl *Cluster) Counts() (joinRequests, ignoredJoins, removedBeforeJoins, reaped uint64) {
+	return cl.counts.joinRequests.Load(), cl.counts.ignoredJoins.Load(), cl.counts.removedBeforeJoins.Load(), cl.counts.reaped.Load()
 }
 
 // Name is the node-id of the member with Raft ID id (its hex Raft ID if unknown).

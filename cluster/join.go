@@ -39,6 +39,9 @@ func (cl *Cluster) Join(ctx context.Context, m *command.Member) error {
 	for {
 		cc, err := cl.joinChange(m)
 		if err != nil || cc == nil {
+			if err == nil && applied == nil {
+				cl.counts.ignoredJoins.Add(1) // the membership held m already
+			}
 			return err
 		}
 		if applied != nil && proto.Equal(cc, applied) {
@@ -48,6 +51,11 @@ func (cl *Cluster) Join(ctx context.Context, m *command.Member) error {
 		err = cl.proposeConfChange(ctx, cc)
 		if err == nil {
 			applied = cc
+			for _, c := range cc.GetChanges() {
+				if c.GetType() == raftpb.ConfChangeRemoveNode {
+					cl.counts.removedBeforeJoins.Add(1)
+				}
+			}
 		} else if !errors.Is(err, errConfDropped) {
 			return err
 		}

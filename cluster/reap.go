@@ -64,6 +64,7 @@ func (cl *Cluster) reap() {
 				continue
 			}
 			delete(lastSeen, m.RaftID)
+			cl.counts.reaped.Add(1)
 		}
 	}
 }

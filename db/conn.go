@@ -58,6 +58,7 @@ func readerDSN(path string, fk bool) string {
 // writer is the single read-write connection. Only one goroutine uses it at a time (DB.wmu).
 type writer struct {
 	conn  *sqlite3.SQLiteConn
+	dsn   string
 	clock *clock
 	rng   *rand.Rand
 	// internal is true while the writer runs its own statements; the authorizer then allows what it
@@ -135,12 +136,13 @@ func openWriter(path string, fk bool, exts []string) (*writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := openConnWith(writerDSN(path, clk.name, fk), exts)
+	dsn := writerDSN(path, clk.name, fk)
+	conn, err := openConnWith(dsn, exts)
 	if err != nil {
 		releaseClock(clk)
 		return nil, fmt.Errorf("open %s for writing: %w", path, err)
 	}
-	w := &writer{conn: conn, clock: clk, rng: rand.New(rand.NewPCG(1, 2)), counters: connCounters{db: connHandle(conn)}}
+	w := &writer{conn: conn, dsn: dsn, clock: clk, rng: rand.New(rand.NewPCG(1, 2)), counters: connCounters{db: connHandle(conn)}}
 	if len(exts) > 0 {
 		if w.builtin, err = builtinNames(); err != nil {
 			conn.Close()

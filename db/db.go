@@ -67,6 +67,8 @@ type DB struct {
 	wstmts *stmtCache
 
 	state atomic.Pointer[State]
+	// rwDSN is the writer's connection string, for /status.
+	rwDSN atomic.Pointer[string]
 	// applying is the statement the writer runs for a committed entry now (Applying).
 	applying atomic.Pointer[Applying]
 	// queue reads the change queue (changequeue.go).
@@ -103,6 +105,7 @@ func (d *DB) openWriter() error {
 		return err
 	}
 	w.extensionsDigest = d.opts.ExtensionsDigest
+	d.rwDSN.Store(&w.dsn)
 	w.internal = true
 	st, err := readState(w.conn)
 	w.internal = false

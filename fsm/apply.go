@@ -279,6 +279,7 @@ func (s *FSM) compact(force bool, trailing uint64) error {
 		s.log.Warn("checkpoint after snapshot", "err", err)
 	}
 	s.node.RemoveStaleSnapshots(idx) // received ones raft never installed
+	s.snapshots.Add(1)
 	s.log.Info("snapshot taken", "index", idx)
 	return nil
 }

@@ -58,6 +58,9 @@ type FSM struct {
 	bootc   chan bootRequest
 	// caughtUp is when this node last had applied everything it knew committed (unix nanoseconds).
 	caughtUp atomic.Int64
+	// snapshots counts the snapshots this node took (log compactions), restores the snapshots it
+	// installed from a leader: rqlite's store.num_snapshots and store.num_restores.
+	snapshots, restores atomic.Uint64
 	// fault: committed entries cannot be applied (fault.go); handedOver is the fault the raft loop last
 	// handed leadership over for.
 	fault      atomic.Pointer[applyFault]
@@ -98,6 +101,9 @@ func (s *FSM) Stop() {
 	}
 	s.loops.Wait()
 }
+
+// Counts returns how many snapshots this node took and how many it installed from a leader.
+func (s *FSM) Counts() (snapshots, restores uint64) { return s.snapshots.Load(), s.restores.Load() }
 
 // CaughtUp is when this node last had applied everything it knew committed (zero if never).
 func (s *FSM) CaughtUp() time.Time {

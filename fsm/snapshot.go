@@ -25,6 +25,7 @@ func (s *FSM) install(snap *raftpb.Snapshot, path string) error {
 	// Proposals this node made up to here were replaced by the snapshot: whether they are in it is unknown.
 	s.node.FailWaiting(meta.GetIndex(), errcode.ErrOutcomeUnknown)
 	s.node.RemoveStaleSnapshots(meta.GetIndex())
+	s.restores.Add(1)
 	s.log.Info("installed snapshot from leader", "index", meta.GetIndex(), "db_applied", st.AppliedIndex)
 	return nil
 }

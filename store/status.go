@@ -3,6 +3,8 @@ package store
 import (
 	"cmp"
 	"context"
+	"io/fs"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -20,13 +22,20 @@ type Member = cluster.Member
 type Status struct {
 	// Extensions are the SQLite extensions the node loads (empty Names for none).
 	Extensions extension.Set
-	NodeID     string
-	RaftID     uint64
-	ClusterID  uint64 // 0 until the node has bootstrapped or joined a cluster
-	RaftAddr   string
-	HTTPURL    string
-	Open       bool // the raft loop runs
-	Ready      bool // can serve: open, a leader is known, a voter if it asked to be, no fault
+	// AppliedTerm is the term of the last applied entry; LastLogTerm that of the last entry in the log.
+	AppliedTerm, LastLogTerm uint64
+	// ReapTimeout and ReapReadOnlyTimeout are -raft-reap-node-timeout and -raft-reap-read-only-node-timeout.
+	ReapTimeout, ReapReadOnlyTimeout time.Duration
+	// DirSize is the size of the data directory; SnapshotDir holds snapshots while they are sent or received.
+	DirSize     int64
+	SnapshotDir string
+	NodeID      string
+	RaftID      uint64
+	ClusterID   uint64 // 0 until the node has bootstrapped or joined a cluster
+	RaftAddr    string
+	HTTPURL     string
+	Open        bool // the raft loop runs
+	Ready       bool // can serve: open, a leader is known, a voter if it asked to be, no fault
 	// NotReady says why Ready is false ("" when it is true).
 	NotReady string
 	// Fault is why this node serves nothing now (its disk refuses writes), or "".
@@ -107,6 +116,10 @@ func (s *Store) Status() Status {
 	if s.cfg.Extensions != nil {
 		st.Extensions = *s.cfg.Extensions
 	}
+	_, st.AppliedTerm, _ = s.applied.Position()
+	st.LastLogTerm, _ = s.rlog.Term(ls.LastIndex)
+	st.ReapTimeout, st.ReapReadOnlyTimeout = s.cfg.ReapTimeout, s.cfg.ReapReadOnlyTimeout
+	st.DirSize, st.SnapshotDir = dirSize(s.cfg.DataDir), s.cfg.snapDir()
 	if a, ok := s.fsm.Applying(); ok {
 		st.Applying = &Applying{Index: a.Index, SQL: a.SQL, RunningFor: time.Since(a.Since)}
 	}
@@ -219,4 +232,18 @@ func (s *Store) Remove(ctx context.Context, nodeID string) error {
 // Stepdown makes the leader hand leadership over (to the node with nodeID, if given).
 func (s *Store) Stepdown(ctx context.Context, nodeID string, wait bool) error {
 	return s.cluster.Stepdown(ctx, nodeID, wait)
+}
+
+// dirSize is the total size of the regular files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
