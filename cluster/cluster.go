@@ -85,8 +85,8 @@ type Cluster struct {
 
 	clusterID     atomic.Uint64 // see clusterid.go; 0 until the node bootstraps or joins
 	counts        counts
-	foreignWarned atomic.Int64  // unix nanos of the last warnForeignCluster
-	confMu        sync.Mutex    // serialises this node's membership changes: raft takes one at a time
+	foreignWarned atomic.Int64 // unix nanos of the last warnForeignCluster
+	confMu        sync.Mutex   // serialises this node's membership changes: raft takes one at a time
 	join          *joiner
 	promo         promotion
 	recovery      *recoverer
