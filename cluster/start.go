@@ -3,6 +3,9 @@ package cluster
 import (
 	"context"
 	"errors"
+	"time"
+
+	"github.com/raftlite/raftlite/errcode"
 )
 
 // Leave is what a node does as it shuts down gracefully: with removeSelf (-raft-cluster-remove-shutdown)
@@ -15,7 +18,20 @@ func (cl *Cluster) Leave(ctx context.Context, removeSelf bool) {
 		return
 	}
 	if removeSelf {
-		if err := cl.Remove(ctx, cl.cfg.NodeID); err != nil {
+		// A node stopped soon after it started may not know the leader yet: wait for one a little (the
+		// removal goes through it), rather than give up at once.
+		err := cl.Remove(ctx, cl.cfg.NodeID)
+		for deadline := time.Now().Add(4 * cl.cfg.ElectionTimeout); errors.Is(err, errcode.ErrNoLeader) && time.Now().Before(deadline); {
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			err = cl.Remove(ctx, cl.cfg.NodeID)
+		}
+		if err != nil {
 			cl.log.Warn("could not remove this node from the cluster on shutdown", "err", err)
 		}
 		return
