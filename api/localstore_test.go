@@ -18,6 +18,7 @@ import (
 	"github.com/raftlite/raftlite/command"
 	"github.com/raftlite/raftlite/db"
 	"github.com/raftlite/raftlite/errcode"
+	"github.com/raftlite/raftlite/extension"
 	"github.com/raftlite/raftlite/store"
 )
 
@@ -194,6 +195,7 @@ func (l *localStore) Status() store.Status {
 		Term: 1, CommitIndex: index, AppliedIndex: index, DBApplied: l.db.State().AppliedIndex, LastLogIndex: index,
 		DBSize: dbSize, WALSize: walSize, Members: l.Members(), DataDir: l.dir, DBPath: l.db.Path(),
 		HeartbeatTimeout: time.Second, ElectionTimeout: time.Second,
+		Extensions: extension.Set{Dir: filepath.Join(l.dir, "extensions")},
 	}
 }
 

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -68,19 +69,12 @@ func newS3(c *S3Config) (*s3Storage, error) {
 	})
 	if endpoint == "" {
 		// With no endpoint in the file, the SDK takes one from the environment, if set there.
-		endpoint = cmpOr(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"))
+		endpoint = cmp.Or(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"))
 	}
 	if strings.Contains(endpoint, "amazonaws.com") {
 		endpoint = ""
 	}
 	return &s3Storage{client: client, bucket: c.Bucket, key: c.Path, endpoint: strings.TrimSuffix(endpoint, "/")}, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func (s *s3Storage) Name() string { return s.key }

@@ -2,6 +2,7 @@ package disco
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -128,7 +129,7 @@ func newConsulKV(cfg ConsulConfig) (*consulKV, error) {
 
 func consulTLS(cfg ConsulConfig) (*tls.Config, error) {
 	t := cfg.TLSConfig
-	caFile, certFile, keyFile := cmpOr(t.CAFile, os.Getenv("CONSUL_CACERT")), cmpOr(t.CertFile, os.Getenv("CONSUL_CLIENT_CERT")), cmpOr(t.KeyFile, os.Getenv("CONSUL_CLIENT_KEY"))
+	caFile, certFile, keyFile := cmp.Or(t.CAFile, os.Getenv("CONSUL_CACERT")), cmp.Or(t.CertFile, os.Getenv("CONSUL_CLIENT_CERT")), cmp.Or(t.KeyFile, os.Getenv("CONSUL_CLIENT_KEY"))
 	out := &tls.Config{ServerName: t.Address, InsecureSkipVerify: t.InsecureSkipVerify || os.Getenv("CONSUL_HTTP_SSL_VERIFY") == "false"}
 	var cas [][]byte
 	if len(t.CAPem) > 0 {
@@ -178,13 +179,6 @@ func consulTLS(cfg ConsulConfig) (*tls.Config, error) {
 		out.Certificates = []tls.Certificate{cert}
 	}
 	return out, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func (c *consulKV) describe() string { return "Consul " + c.base }

@@ -2,6 +2,7 @@ package disco
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -226,7 +227,7 @@ func gatewayError(body []byte) string {
 		Message string `json:"message"`
 	}
 	json.Unmarshal(body, &ge)
-	if msg := cmpOr(ge.Message, ge.Error); msg != "" {
+	if msg := cmp.Or(ge.Message, ge.Error); msg != "" {
 		return msg
 	}
 	return strings.TrimSpace(string(body))

@@ -29,7 +29,7 @@ func RunDispatch(t *testing.T, url string) {
 		{"/db/backup by POST", "POST", "/db/backup", "", "", 405, ""},
 		{"/db/load by GET", "GET", "/db/load", "", "", 405, ""},
 		{"/db/request by GET", "GET", "/db/request", "", "", 405, ""},
-		{"extensions reporter (the shell's .extensions)", "GET", "/status?key=extensions", "", "", 200, `{"dir":"","names":[]}`},
+		{"extensions reporter (the shell's .extensions)", "GET", "/status?key=extensions", "", "", 200, `~/extensions","names":[]}`}, // dir: <data>/extensions, as rqlite's
 		{"cluster reporter", "GET", "/status?key=cluster.https", "", "", 200, `false`},
 	})
 	resp, err := http.Get(s.url + "/status")
