@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -70,6 +72,7 @@ func (s *Service) status() map[string]any {
 	}
 	now := time.Now()
 	cdcSection, storeCDC := s.cdcStatus()
+	dirSize := treeSize(st.DataDir)
 	out := map[string]any{
 		"os": map[string]any{"pid": os.Getpid(), "ppid": os.Getppid(), "page_size": os.Getpagesize(),
 			"executable": exe, "hostname": hostname},
@@ -100,8 +103,8 @@ func (s *Service) status() map[string]any {
 			"db_applied_index":       st.DBApplied,
 			"reap_timeout":           st.ReapTimeout.String(),
 			"reap_read_only_timeout": st.ReapReadOnlyTimeout.String(),
-			"dir_size":               st.DirSize,
-			"dir_size_friendly":      friendlySize(st.DirSize),
+			"dir_size":               dirSize,
+			"dir_size_friendly":      friendlySize(dirSize),
 			"snapshot_store":         snapshotStore(st),
 			"nodes":                  nodes,
 			"dir":                    st.DataDir,
@@ -165,6 +168,21 @@ func sqliteStatus(st store.Status, fk string, info db.Info) map[string]any {
 		out["last_modified"] = info.LastModified.UTC().Format(time.RFC3339Nano)
 	}
 	return out
+}
+
+// treeSize is the total size of the regular files under dir (walked for /status only: not on /readyz or
+// the metrics' scrapes, which read store.Status too).
+func treeSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // snapshotStore is /status's store.snapshot_store. raftlite's snapshot is the database file itself, as

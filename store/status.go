@@ -3,8 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"io/fs"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -26,8 +24,7 @@ type Status struct {
 	AppliedTerm, LastLogTerm uint64
 	// ReapTimeout and ReapReadOnlyTimeout are -raft-reap-node-timeout and -raft-reap-read-only-node-timeout.
 	ReapTimeout, ReapReadOnlyTimeout time.Duration
-	// DirSize is the size of the data directory; SnapshotDir holds snapshots while they are sent or received.
-	DirSize     int64
+	// SnapshotDir holds snapshots while they are sent or received.
 	SnapshotDir string
 	NodeID      string
 	RaftID      uint64
@@ -119,7 +116,7 @@ func (s *Store) Status() Status {
 	_, st.AppliedTerm, _ = s.applied.Position()
 	st.LastLogTerm, _ = s.rlog.Term(ls.LastIndex)
 	st.ReapTimeout, st.ReapReadOnlyTimeout = s.cfg.ReapTimeout, s.cfg.ReapReadOnlyTimeout
-	st.DirSize, st.SnapshotDir = dirSize(s.cfg.DataDir), s.cfg.snapDir()
+	st.SnapshotDir = s.cfg.snapDir()
 	if a, ok := s.fsm.Applying(); ok {
 		st.Applying = &Applying{Index: a.Index, SQL: a.SQL, RunningFor: time.Since(a.Since)}
 	}
@@ -232,18 +229,4 @@ func (s *Store) Remove(ctx context.Context, nodeID string) error {
 // Stepdown makes the leader hand leadership over (to the node with nodeID, if given).
 func (s *Store) Stepdown(ctx context.Context, nodeID string, wait bool) error {
 	return s.cluster.Stepdown(ctx, nodeID, wait)
-}
-
-// dirSize is the total size of the regular files under dir.
-func dirSize(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }

@@ -208,14 +208,8 @@ func measureBackupSize(o options, dir string, s3 *s3Server, limits map[string]st
 	if err := first.waitReady(60 * time.Second); err != nil {
 		return err
 	}
-	f, err := os.Open(file)
-	if err != nil {
+	if err := first.boot(file); err != nil {
 		return err
-	}
-	resp, err := client.Post("http://"+first.http+"/boot", "application/octet-stream", f)
-	f.Close()
-	if _, err := readOK(resp, err); err != nil {
-		return fmt.Errorf("boot: %w", err)
 	}
 	var rssPeak uint64
 	rssBefore := first.rss()

@@ -35,15 +35,9 @@ func measureCatchup(o options, dir string, limits map[string]string) error {
 	if err := first.waitReady(60 * time.Second); err != nil {
 		return err
 	}
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	resp, err := client.Post("http://"+first.http+"/boot", "application/octet-stream", f)
-	f.Close()
-	if _, err := readOK(resp, err); err != nil {
-		return fmt.Errorf("boot: %w", err)
+	if err := first.boot(file); err != nil {
+		return err
 	}
 	boot := time.Since(start)
 	limits[fmt.Sprintf("/boot of a %d MiB database into a one-node cluster", fi.Size()>>20)] =
@@ -102,4 +96,18 @@ func makeDB(path string, size int) error {
 		WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < %d)
 		INSERT INTO big(b) SELECT randomblob(4000) FROM c`, size*256))
 	return err
+}
+
+// boot installs the SQLite file at path into the node (a one-node cluster) with /boot.
+func (n *node) boot(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	resp, err := client.Post("http://"+n.http+"/boot", "application/octet-stream", f)
+	if _, err := readOK(resp, err); err != nil {
+		return fmt.Errorf("boot: %w", err)
+	}
+	return nil
 }
