@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -14,6 +16,14 @@ type stream struct {
 	conn net.Conn
 	br   *bufio.Reader
 	bw   *bufio.Writer
+}
+
+// errNoStatus: the acceptor closed the connection after our hello without answering it. A node closes a
+// connection of a kind it does not know that way (so does one at its connection limit, or one dying).
+var errNoStatus = errors.New("connection closed before the handshake's answer")
+
+func isCutOff(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // openStream dials addr and performs the dialer's half of the handshake: kind byte and hello, then the
@@ -45,7 +55,9 @@ func (t *Transport) openStream(ctx context.Context, addr string, kind byte, h He
 		err = s.bw.Flush()
 	}
 	if err == nil {
-		err = readStatus(s.br)
+		if err = readStatus(s.br); isCutOff(err) {
+			err = fmt.Errorf("%w: %v", errNoStatus, err)
+		}
 	}
 	if err != nil {
 		s.conn.Close()

@@ -16,13 +16,21 @@ import (
 
 var errAddrChanged = errors.New("peer address changed")
 
-// peer owns the outbound raft stream to one peer: a bounded queue fed by Send and one goroutine that
-// connects, writes and reconnects.
+// peer owns the outbound raft traffic to one peer: two lanes, each a stream of its own with a bounded
+// queue fed by Send and one goroutine that connects, writes and reconnects. Appends (MsgApp) take one
+// lane; everything else (heartbeats, votes, append and read-index answers, leadership transfer) takes the
+// other, so that a heartbeat never waits behind megabytes of entries on the same connection: a follower
+// that hears no heartbeat for an election timeout starts an election, and a leader whose vote answers are
+// late loses one.
+//
+// Splitting the traffic reorders messages only between lanes, never within one, and raft is built for a
+// network that reorders: a heartbeat carries a commit index no higher than what the follower has already
+// acknowledged (raft's min(match, committed)), so it can never commit an entry the follower lacks.
 type peer struct {
 	t      *Transport
 	id     uint64
-	queue  chan *raftpb.Message
-	redial chan struct{} // signalled when the address changes
+	app    *lane // MsgApp only
+	ctl    *lane // every other message
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -31,25 +39,48 @@ type peer struct {
 	addr    string
 	lastErr string
 
-	connected atomic.Bool
-	sent      atomic.Uint64
-	dropped   atomic.Uint64
-	snapBusy  atomic.Bool // a snapshot is in flight: at most one per peer
+	sent     atomic.Uint64
+	dropped  atomic.Uint64
+	snapBusy atomic.Bool // a snapshot is in flight: at most one per peer
 
-	failing bool // run goroutine only: the last attempt failed (keeps repeated failures out of the log)
+	// ctlRefusedUntil (unix nanos) is set when the peer refused the control lane's connection kind (a
+	// node of an older version): until then control messages share the append lane, as they once did.
+	ctlRefusedUntil atomic.Int64
 }
 
+// lane is one outbound raft stream of a peer.
+type lane struct {
+	p      *peer
+	kind   byte // kindRaft (appends) or kindRaftControl
+	name   string
+	queue  chan *raftpb.Message
+	redial chan struct{} // signalled when the address changes
+
+	connected atomic.Bool
+	failing   bool // run goroutine only: the last attempt failed (keeps repeated failures out of the log)
+}
+
+// ctlRefusedRetry is how long control messages share the append lane after a peer refused the control
+// lane, before it is tried again (the peer may have been upgraded meanwhile).
+const ctlRefusedRetry = time.Minute
+
 func newPeer(t *Transport, id uint64, nodeID, addr string) *peer {
-	p := &peer{
-		t:      t,
-		id:     id,
-		queue:  make(chan *raftpb.Message, t.qsize),
-		redial: make(chan struct{}, 1),
-		nodeID: nodeID,
-		addr:   addr,
-	}
+	p := &peer{t: t, id: id, nodeID: nodeID, addr: addr}
+	p.app = &lane{p: p, kind: kindRaft, name: "append", queue: make(chan *raftpb.Message, t.qsize), redial: make(chan struct{}, 1)}
+	p.ctl = &lane{p: p, kind: kindRaftControl, name: "control", queue: make(chan *raftpb.Message, t.qsize), redial: make(chan struct{}, 1)}
 	p.ctx, p.cancel = context.WithCancel(t.ctx)
 	return p
+}
+
+// laneFor picks the lane a message travels on.
+func (p *peer) laneFor(m *raftpb.Message) *lane {
+	if m.GetType() == raftpb.MsgApp {
+		return p.app
+	}
+	if until := p.ctlRefusedUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		return p.app
+	}
+	return p.ctl
 }
 
 func (p *peer) update(nodeID, addr string) {
@@ -58,9 +89,12 @@ func (p *peer) update(nodeID, addr string) {
 	p.nodeID, p.addr = nodeID, addr
 	p.mu.Unlock()
 	if changed {
-		select {
-		case p.redial <- struct{}{}:
-		default:
+		p.ctlRefusedUntil.Store(0) // a new address may be a new node
+		for _, l := range []*lane{p.app, p.ctl} {
+			select {
+			case l.redial <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -82,8 +116,9 @@ func (p *peer) stats() PeerStats {
 	defer p.mu.Unlock()
 	return PeerStats{
 		Addr:             p.addr,
-		Connected:        p.connected.Load(),
-		Queued:           len(p.queue),
+		Connected:        p.app.connected.Load(),
+		ControlConnected: p.ctl.connected.Load(),
+		Queued:           len(p.app.queue) + len(p.ctl.queue),
 		Sent:             p.sent.Load(),
 		Dropped:          p.dropped.Load(),
 		LastError:        p.lastErr,
@@ -107,35 +142,40 @@ func (p *peer) drop(n int) {
 
 // run connects lazily (only once there is something to send) and keeps the stream up until the peer is
 // removed or the transport closes.
-func (p *peer) run() {
+func (l *lane) run() {
+	p := l.p
 	backoff := backoffMin
 	for {
 		var first *raftpb.Message
 		select {
 		case <-p.ctx.Done():
 			return
-		case <-p.redial:
+		case <-l.redial:
 			continue // nothing queued, so nothing to reconnect for yet
-		case first = <-p.queue:
+		case first = <-l.queue:
 		}
-		s, err := p.connect()
+		s, err := l.connect()
 		if err != nil {
-			p.fail(fmt.Errorf("connect: %w", err))
-			p.drop(1 + p.drain())
-			if !p.sleepDropping(backoff) {
+			if l.refused(err) {
+				l.handOver(first)
+				continue
+			}
+			l.fail(fmt.Errorf("connect: %w", err))
+			p.drop(1 + l.drain())
+			if !l.sleepDropping(backoff) {
 				return
 			}
 			backoff = min(2*backoff, backoffMax)
 			continue
 		}
-		p.connected.Store(true)
-		if p.failing {
-			p.t.log.Info("raft stream connected", p.logAttrs())
-			p.failing = false
+		l.connected.Store(true)
+		if l.failing {
+			p.t.log.Info("raft stream connected", p.logAttrs(), "lane", l.name)
+			l.failing = false
 		}
 		connectedAt := time.Now()
-		err = p.write(s, first)
-		p.connected.Store(false)
+		err = l.write(s, first)
+		l.connected.Store(false)
 		s.conn.Close()
 		if p.ctx.Err() != nil {
 			return
@@ -144,7 +184,7 @@ func (p *peer) run() {
 			backoff = backoffMin
 			continue
 		}
-		p.fail(err)
+		l.fail(err)
 		p.t.rep.unreachable(p.id)
 		if time.Since(connectedAt) >= time.Second {
 			// A stream that had been working: the usual cause is a restarted peer that is already
@@ -153,36 +193,72 @@ func (p *peer) run() {
 			continue
 		}
 		// A stream that broke right away would break again: back off so a flapping peer cannot spin us.
-		if !p.sleepDropping(backoff) {
+		if !l.sleepDropping(backoff) {
 			return
 		}
 		backoff = min(2*backoff, backoffMax)
 	}
 }
 
-func (p *peer) connect() (*stream, error) {
+func (l *lane) connect() (*stream, error) {
+	p := l.p
 	nodeID, addr := p.target()
 	h := p.t.hello()
 	h.ToID, h.ToNodeID = p.id, nodeID
-	return p.t.openStream(p.ctx, addr, kindRaft, h, 64<<10)
+	bufSize := 64 << 10
+	if l.kind == kindRaftControl {
+		bufSize = 4 << 10 // small messages only
+	}
+	return p.t.openStream(p.ctx, addr, l.kind, h, bufSize)
 }
 
-func (p *peer) fail(err error) {
+// refused reports whether err says the peer does not know the control lane's connection kind: a node of
+// an older version closes such a connection without a word. It then shares the append lane for a while.
+func (l *lane) refused(err error) bool {
+	if l.kind != kindRaftControl || !errors.Is(err, errNoStatus) {
+		return false
+	}
+	p := l.p
+	if p.ctlRefusedUntil.Swap(time.Now().Add(ctlRefusedRetry).UnixNano()) == 0 {
+		p.t.log.Info("peer does not accept a control stream (an older version?): heartbeats and votes share its append stream",
+			p.logAttrs(), "retry_in", ctlRefusedRetry)
+	}
+	return true
+}
+
+// handOver moves first, and whatever else waits in the lane's queue, to the append lane.
+func (l *lane) handOver(first *raftpb.Message) {
+	for m := first; m != nil; {
+		select {
+		case l.p.app.queue <- m:
+		default:
+			l.p.drop(1)
+		}
+		select {
+		case m = <-l.queue:
+		default:
+			m = nil
+		}
+	}
+}
+
+func (l *lane) fail(err error) {
+	p := l.p
 	p.setErr(err)
-	if !p.failing {
-		p.t.log.Warn("raft stream down", p.logAttrs(), "err", err)
-		p.failing = true
+	if !l.failing {
+		p.t.log.Warn("raft stream down", p.logAttrs(), "lane", l.name, "err", err)
+		l.failing = true
 	} else {
-		p.t.log.Debug("raft stream still down", p.logAttrs(), "err", err)
+		p.t.log.Debug("raft stream still down", p.logAttrs(), "lane", l.name, "err", err)
 	}
 }
 
 // drain empties the queue without blocking and returns how many messages it discarded.
-func (p *peer) drain() int {
+func (l *lane) drain() int {
 	n := 0
 	for {
 		select {
-		case <-p.queue:
+		case <-l.queue:
 			n++
 		default:
 			return n
@@ -193,26 +269,27 @@ func (p *peer) drain() int {
 // sleepDropping waits out a backoff while discarding whatever Send queues: while not connected, messages
 // are dropped (raft retransmits), which also keeps stale messages from going out after a reconnect.
 // It returns false if the peer is gone, and ends early if the address changes.
-func (p *peer) sleepDropping(d time.Duration) bool {
+func (l *lane) sleepDropping(d time.Duration) bool {
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
 		select {
-		case <-p.ctx.Done():
+		case <-l.p.ctx.Done():
 			return false
 		case <-timer.C:
 			return true
-		case <-p.redial:
+		case <-l.redial:
 			return true
-		case <-p.queue:
-			p.drop(1)
+		case <-l.queue:
+			l.p.drop(1)
 		}
 	}
 }
 
 // write sends first and then everything Send queues. It drains the queue into the buffered writer and
 // flushes only when the queue is empty: large batches under load, one syscall per message when idle.
-func (p *peer) write(s *stream, first *raftpb.Message) error {
+func (l *lane) write(s *stream, first *raftpb.Message) error {
+	p := l.p
 	// The acceptor never writes after its status, so any read result means the stream is over. Watching
 	// for it notices a restarted peer at once instead of on a later write.
 	dead := make(chan error, 1)
@@ -272,7 +349,7 @@ func (p *peer) write(s *stream, first *raftpb.Message) error {
 	drain:
 		for err == nil {
 			select {
-			case m = <-p.queue:
+			case m = <-l.queue:
 				put(m)
 			default:
 				break drain
@@ -289,10 +366,10 @@ func (p *peer) write(s *stream, first *raftpb.Message) error {
 		batch = 0
 
 		select {
-		case m = <-p.queue:
+		case m = <-l.queue:
 		case err := <-dead:
 			return fmt.Errorf("stream to %x closed by peer: %w", p.id, err)
-		case <-p.redial:
+		case <-l.redial:
 			return errAddrChanged
 		case <-p.ctx.Done():
 			return p.ctx.Err()

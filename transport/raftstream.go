@@ -12,8 +12,9 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// serveRaft is the acceptor side of a raft stream (kind 1): handshake, then frames until the peer hangs up.
-func (t *Transport) serveRaft(conn net.Conn, br *bufio.Reader, bw *bufio.Writer) error {
+// serveRaft is the acceptor side of a raft stream (kind 1 or 5): handshake, then frames until the peer
+// hangs up.
+func (t *Transport) serveRaft(conn net.Conn, kind byte, br *bufio.Reader, bw *bufio.Writer) error {
 	h, err := t.acceptHello(conn, br, bw)
 	if err != nil {
 		return err
@@ -21,14 +22,22 @@ func (t *Transport) serveRaft(conn net.Conn, br *bufio.Reader, bw *bufio.Writer)
 	// Raft streams may be idle between heartbeats for as long as the cluster is quiet; TCP keepalive, not a
 	// read deadline, detects a vanished peer.
 	_ = conn.SetReadDeadline(time.Time{})
-	t.setInbound(h.FromID, conn)
-	defer t.clearInbound(h.FromID, conn)
+	from := inboundKey{h.FromID, kind}
+	t.setInbound(from, conn)
+	defer t.clearInbound(from, conn)
 	return t.readRaftStream(br, h)
 }
 
-// setInbound records conn as the peer's current stream and closes the previous one: a peer only dials anew
-// when it has given up on its old connection, which may linger half-open here until keepalive notices.
-func (t *Transport) setInbound(from uint64, conn net.Conn) {
+// inboundKey names one of a peer's raft streams: its Raft ID and the stream's kind.
+type inboundKey struct {
+	from uint64
+	kind byte
+}
+
+// setInbound records conn as the peer's current stream of its kind and closes the previous one: a peer
+// only dials anew when it has given up on its old connection, which may linger half-open here until
+// keepalive notices.
+func (t *Transport) setInbound(from inboundKey, conn net.Conn) {
 	t.connMu.Lock()
 	old := t.inbound[from]
 	t.inbound[from] = conn
@@ -38,7 +47,7 @@ func (t *Transport) setInbound(from uint64, conn net.Conn) {
 	}
 }
 
-func (t *Transport) clearInbound(from uint64, conn net.Conn) {
+func (t *Transport) clearInbound(from inboundKey, conn net.Conn) {
 	t.connMu.Lock()
 	if t.inbound[from] == conn {
 		delete(t.inbound, from)

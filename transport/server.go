@@ -78,7 +78,9 @@ func (t *Transport) serveConn(conn net.Conn) {
 	var err error
 	switch kind[0] {
 	case kindRaft:
-		err = t.serveRaft(conn, bufio.NewReaderSize(conn, 64<<10), bufio.NewWriterSize(conn, 512))
+		err = t.serveRaft(conn, kindRaft, bufio.NewReaderSize(conn, 64<<10), bufio.NewWriterSize(conn, 512))
+	case kindRaftControl:
+		err = t.serveRaft(conn, kindRaftControl, bufio.NewReaderSize(conn, 4<<10), bufio.NewWriterSize(conn, 512))
 	case kindSnapshot:
 		err = t.serveSnapshot(conn, bufio.NewReaderSize(conn, 64<<10), bufio.NewWriterSize(conn, 4<<10))
 	case kindRPC:

@@ -27,7 +27,7 @@ type Config struct {
 	Listener  net.Listener // bound listener for -raft-addr; the transport owns it after Start
 	Dial      Dialer       // nil: net.Dialer{Timeout: 5s}.DialContext(ctx, "tcp", addr)
 	Handler   Handler
-	QueueSize int          // per-peer outbound raft message queue; 0 = 4096
+	QueueSize int          // outbound raft message queue of each peer's each lane; 0 = 4096
 	MaxFrame  int          // largest accepted frame in bytes; 0 = 256 MiB
 	Logger    *slog.Logger // nil = slog.Default()
 }
@@ -83,11 +83,13 @@ var ErrClosed = errors.New("transport closed")
 // PeerStats describes one peer's outbound raft stream.
 type PeerStats struct {
 	Addr      string
-	Connected bool   // the outbound raft stream is established
-	Queued    int    // messages waiting in the outbound queue
-	Sent      uint64 // raft messages written and flushed
-	Dropped   uint64 // raft messages dropped: queue full, not connected, or lost with a broken connection
-	LastError string // most recent connection or stream error, kept after recovery for diagnosis
+	Connected bool // the outbound raft stream of appends is established
+	// ControlConnected: the stream of every other raft message (heartbeats, votes, answers) is established.
+	ControlConnected bool
+	Queued           int    // messages waiting in the outbound queue
+	Sent             uint64 // raft messages written and flushed
+	Dropped          uint64 // raft messages dropped: queue full, not connected, or lost with a broken connection
+	LastError        string // most recent connection or stream error, kept after recovery for diagnosis
 
 	SnapshotInFlight bool
 }
@@ -121,7 +123,7 @@ type Transport struct {
 	connMu      sync.Mutex
 	conns       map[*trackedConn]struct{} // every open connection, so Close can cut them all
 	connsClosed bool
-	inbound     map[uint64]net.Conn // current inbound raft stream per peer
+	inbound     map[inboundKey]net.Conn // current inbound raft streams of each peer
 
 	rejectLog atomic.Int64 // unix nanos of the last "too many connections" log line
 
@@ -164,7 +166,7 @@ func New(cfg Config) (*Transport, error) {
 		qsize:    cfg.QueueSize,
 		lim:      defaultLimits(),
 		conns:    make(map[*trackedConn]struct{}),
-		inbound:  make(map[uint64]net.Conn),
+		inbound:  make(map[inboundKey]net.Conn),
 	}
 	if t.log == nil {
 		t.log = slog.Default()
@@ -229,7 +231,8 @@ func (t *Transport) SetPeer(id uint64, nodeID, addr string) {
 	next := maps.Clone(old)
 	next[id] = p
 	t.peers.Store(&next)
-	t.goLocked(p.run)
+	t.goLocked(p.app.run)
+	t.goLocked(p.ctl.run)
 }
 
 // RemovePeer drops the peer's queue and closes its connections (raft stream and any snapshot in flight).
@@ -270,7 +273,7 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 			continue
 		}
 		select {
-		case p.queue <- m:
+		case p.laneFor(m).queue <- m:
 		default:
 			p.dropped.Add(1)
 			t.rep.unreachable(to)

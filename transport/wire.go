@@ -6,7 +6,8 @@ import "time"
 
 // Wire protocol
 //
-// Every connection opens with one kind byte: 1 = raft stream, 2 = snapshot, 3 = rpc, 4 = stream rpc.
+// Every connection opens with one kind byte: 1 = raft stream (appends), 2 = snapshot, 3 = rpc, 4 = stream
+// rpc, 5 = raft control stream (every raft message but appends and snapshots).
 // Everything after it travels in frames: [uvarint length][length bytes]. A reader compares the claimed length
 // with its limit before allocating anything and closes the connection if it is too large: MaxFrame for raft
 // messages and rpc payloads, 4 KiB for hellos, 64 KiB for status frames, 1 MiB for data chunks. Frames above
@@ -23,6 +24,10 @@ import "time"
 //	  D: kind, hello                      A: status (OK or the AcceptStream error text)
 //	  D: frame(proto.Marshal(raftpb.Message)) ...   until either side closes; A never writes again.
 //	  Each node dials its own stream to each peer; replies travel on the peer's stream back.
+//
+//	raft control stream (5): exactly as (1), for every other message type (heartbeats, votes, answers),
+//	  so that they never queue behind large appends. A node that closes this kind of connection without
+//	  a status (an older version) gets those messages on its stream (1) instead.
 //
 //	snapshot (2): one snapshot per connection
 //	  D: kind, hello                      A: status
@@ -42,10 +47,11 @@ import "time"
 
 // Connection kinds: the first byte of every connection.
 const (
-	kindRaft      byte = 1
-	kindSnapshot  byte = 2
-	kindRPC       byte = 3
-	kindStreamRPC byte = 4
+	kindRaft        byte = 1
+	kindSnapshot    byte = 2
+	kindRPC         byte = 3
+	kindStreamRPC   byte = 4
+	kindRaftControl byte = 5
 )
 
 // Status bytes of status frames and rpc responses. An error is its text, preceded, for an error with a

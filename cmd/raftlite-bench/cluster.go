@@ -184,6 +184,17 @@ func (c *cluster) leader() (*node, error) {
 	return nil, errors.New("no leader with every node voting")
 }
 
+// leaderFirst is every node, the leader first.
+func (c *cluster) leaderFirst(leader *node) []*node {
+	out := []*node{leader}
+	for _, n := range c.nodes {
+		if n != leader {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 func (c *cluster) follower(leader *node) *node {
 	for _, n := range c.nodes {
 		if n != leader {

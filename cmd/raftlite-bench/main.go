@@ -18,16 +18,18 @@ import (
 )
 
 type options struct {
-	binary   string
-	sizes    []int
-	runs     int
-	duration time.Duration
-	serial   int
-	catchup  int // MiB; 0 skips the catch-up and start-up measurements
-	only     string
-	profiles string // directory for CPU profiles of the node under load; "" for none
-	cdc      bool   // also compare the 32-client insert load with change data capture off and on
-	backup   int    // MiB of the database whose automatic backup and restore are timed; 0 skips them
+	binary    string
+	sizes     []int
+	runs      int
+	duration  time.Duration
+	serial    int
+	catchup   int // MiB; 0 skips the catch-up and start-up measurements
+	only      string
+	profiles  string // directory for CPU profiles of the node under load; "" for none
+	cdc       bool   // also compare the 32-client insert load with change data capture off and on
+	backup    int    // MiB of the database whose automatic backup and restore are timed; 0 skips them
+	saturate  time.Duration
+	nodeFlags string // extra raftlited flags for the saturated run's nodes
 }
 
 func main() {
@@ -42,6 +44,8 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "run only scenarios whose name contains this")
 	flag.BoolVar(&o.cdc, "cdc", false, "also compare the 32-client insert load with change data capture off and on (fresh clusters, alternating; the nodes deliver to a webhook in this process); -only CDC runs only that")
 	flag.IntVar(&o.backup, "backup", 0, "time the automatic backup of a database of this many MiB, and the restore of a new node from it (0: skip); -only Backup compares the insert load during uploads and without")
+	flag.DurationVar(&o.saturate, "saturate", time.Minute, "length of the saturated run (-only Saturated): 32 clients inserting rows and 2 inserting 4 MiB values on a 3-node cluster, counting elections")
+	flag.StringVar(&o.nodeFlags, "saturate-flags", "", "extra raftlited flags for the saturated run's nodes, e.g. \"-raft-election-timeout 300ms\"")
 	flag.StringVar(&o.profiles, "cpuprofile", "", "write a CPU profile of the node under load, for the first run of each timed scenario, into this directory")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
@@ -123,6 +127,11 @@ func run(o options) error {
 			}
 		}
 	}
+	if strings.Contains(o.only, "Saturated") {
+		if err := measureSaturated(o, dir, limits); err != nil {
+			return fmt.Errorf("saturated run: %w", err)
+		}
+	}
 	if o.catchup > 0 {
 		if err := measureCatchup(o, dir, limits); err != nil {
 			return err
@@ -160,6 +169,9 @@ const (
 	scQueued  = "queued writes, 16 clients: statements/s"
 	rssIdle   = "RSS of the leader, idle"
 	rssLoaded = "RSS of the leader, under the 32-client insert load"
+
+	fsyncsLoaded    = "Raft log fsyncs per committed entry, 32-client insert load: leader (followers)"
+	electionsLoaded = "elections during the 32-client insert runs"
 )
 
 func readScenario(level, where string) string {
@@ -213,6 +225,10 @@ func measureCluster(o options, dir string, n int, t *table) error {
 	if s := sc32; want(o, s) {
 		var rssPeak uint64
 		stopRSS := sampleRSS(leader, &rssPeak)
+		watch, err := watchRaft(c.leaderFirst(leader))
+		if err != nil {
+			return err
+		}
 		m, err := repeat(o, profiled(o, leader, n, s, func() (measurement, error) {
 			return runClients(32, o.duration, func(int) (int, error) { return insertOne(leader) })
 		}))
@@ -220,8 +236,14 @@ func measureCluster(o options, dir string, n int, t *table) error {
 		if err != nil {
 			return err
 		}
+		d, err := watch.delta()
+		if err != nil {
+			return err
+		}
 		t.set(s, n, fmt.Sprintf("%.0f (%s / %s)", m.rate, ms(m.p50), ms(m.p99)))
 		t.set(rssLoaded, n, mib(rssPeak))
+		t.set(fsyncsLoaded, n, d.fsyncText())
+		t.set(electionsLoaded, n, fmt.Sprintf("%.0f", d.elections))
 	}
 	if s := scBatch; want(o, s) {
 		m, err := repeat(o, profiled(o, leader, n, s, func() (measurement, error) {
