@@ -146,9 +146,9 @@ func (s *FSM) applyTasks(tasks []raftnode.Apply) bool {
 	return true
 }
 
-// isStrongRead reports a strong read's entry. It only marks the read's place in the log: every replica
-// records it as applied without running anything, and the proposer runs the read itself once it has
-// applied the entry (Query), so that a slow or endless query never holds up the apply loop.
+// isStrongRead reports a strong read's entry, as earlier versions wrote them (strong reads now use a
+// ReadIndex round and write nothing): it only marked the read's place in the log, so every replica records
+// it as applied without running anything; logs written by those versions may still hold some.
 func isStrongRead(cmd *command.Command) bool {
 	return cmd.GetRequest().GetMode() == command.Mode_MODE_QUERY
 }

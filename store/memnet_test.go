@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -337,4 +338,42 @@ func TestMemLossyNetwork(t *testing.T) {
 	})
 	want, _ := c.leader().count("t", LevelLinearizable)
 	c.waitRows("t", want)
+}
+
+// A strong read on the leader sees every write acknowledged before it, reports the index it covers, and
+// writes nothing to the log; a leader cut off from the others serves none, and a follower refers it to
+// the leader.
+func TestMemStrongReads(t *testing.T) {
+	c := newMemCluster(t, 3, nil)
+	l := c.leader()
+	l.mustExec("CREATE TABLE t (x)")
+	for i := 1; i <= 20; i++ {
+		w := l.mustExec("INSERT INTO t VALUES (1)")
+		last := l.s.Status().LastLogIndex
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		res, err := l.s.Query(ctx, &command.Request{Mode: command.Mode_MODE_QUERY,
+			Statements: []*command.Statement{{Sql: "SELECT count(*) FROM t"}}}, ReadOptions{Level: LevelStrong}, db.Env{})
+		cancel()
+		if err != nil || res.Results[0].Rows.Values[0][0] != int64(i) {
+			t.Fatalf("strong read after write %d: %+v %v", i, res, err)
+		}
+		if res.RaftIndex < w.RaftIndex {
+			t.Fatalf("strong read's raft_index %d is below the write's %d", res.RaftIndex, w.RaftIndex)
+		}
+		if got := l.s.Status().LastLogIndex; got != last {
+			t.Fatalf("a strong read wrote to the log: last index %d, was %d", got, last)
+		}
+	}
+	if _, err := c.others(l)[0].count("t", LevelStrong); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("strong read on a follower: %v, want ErrNotLeader (the API forwards it)", err)
+	}
+	c.net.Partition(addrs(l), addrs(c.others(l)...))
+	if n, err := l.count("t", LevelStrong); err == nil {
+		t.Fatalf("a leader cut off from the others served a strong read (%d rows)", n)
+	}
+	c.net.Heal()
+	l2 := c.leader()
+	if n, err := l2.count("t", LevelStrong); err != nil || n != 20 {
+		t.Fatalf("strong read after the partition healed: %d %v", n, err)
+	}
 }

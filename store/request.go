@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
@@ -135,17 +134,23 @@ func (s *Store) Query(ctx context.Context, req *command.Request, opts ReadOption
 			return Response{}, fmt.Errorf("index %d: timeout waiting to apply: %w", idx, err)
 		}
 	case LevelStrong:
-		// The read takes its place in the log like a write, and runs here, on a read connection and under
-		// the caller's context, once its entry is applied: it sees every write committed before it. (Execute
-		// returns once the database has committed the batch holding the entry.)
-		mark, err := s.Execute(ctx, &command.Request{Mode: command.Mode_MODE_QUERY}, env)
-		if errors.Is(err, ErrOutcomeUnknown) {
-			err = ErrLeaderLost // a read changes nothing: unlike a write, it is safe to retry
+		// The leader confirms with a quorum that it still leads (a ReadIndex round, as for linearizable),
+		// then waits until it has applied the commit index that round fixed: the read sees every write
+		// committed before it began, exactly as if it had taken its own place in the log, without an entry
+		// to write, fsync and apply on every node. Raft answers a leader's ReadIndex only once the leader
+		// has committed an entry of its own term, so a new leader cannot answer from an old commit index.
+		// The confirmed index is the read's raft_index.
+		if !s.IsLeader() {
+			return Response{}, ErrNotLeader
 		}
+		idx, err := s.node.ReadIndex(ctx)
 		if err != nil {
 			return Response{}, err
 		}
-		raftIndex = mark.RaftIndex
+		if err := s.applied.Wait(ctx, idx); err != nil {
+			return Response{}, fmt.Errorf("index %d: timeout waiting to apply: %w", idx, err)
+		}
+		raftIndex = idx
 	}
 	res, err := s.db.Query(ctx, req)
 	if err != nil {

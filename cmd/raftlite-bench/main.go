@@ -290,13 +290,25 @@ func measureCluster(o options, dir string, n int, t *table) error {
 			if !want(o, s) {
 				continue
 			}
+			before, err := scrapeRaft(target)
+			if err != nil {
+				return err
+			}
 			m, err := repeat(o, profiled(o, target, n, s, func() (measurement, error) {
 				return runClients(16, o.duration, func(int) (int, error) { return readOne(target, level, firstID, maxID) })
 			}))
 			if err != nil {
 				return err
 			}
-			t.set(s, n, fmt.Sprintf("%.0f", m.rate))
+			after, err := scrapeRaft(target)
+			if err != nil {
+				return err
+			}
+			v := fmt.Sprintf("%.0f", m.rate)
+			if rounds := after.readRounds - before.readRounds; level == "linearizable" && rounds > 0 {
+				v += fmt.Sprintf(" (%.1f reads per ReadIndex round)", (after.readReads-before.readReads)/rounds)
+			}
+			t.set(s, n, v)
 		}
 	}
 	return nil
