@@ -220,7 +220,7 @@ func (l *lane) refused(err error) bool {
 	}
 	p := l.p
 	if p.ctlRefusedUntil.Swap(time.Now().Add(ctlRefusedRetry).UnixNano()) == 0 {
-		p.t.log.Info("peer does not accept a control stream (an older version?): heartbeats and votes share its append stream",
+		p.t.log.Info("peer closed the control stream's handshake without an answer (an older version, or a cut connection): its heartbeats and votes share the append stream for now",
 			p.logAttrs(), "retry_in", ctlRefusedRetry)
 	}
 	return true
