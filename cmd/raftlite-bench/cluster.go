@@ -207,7 +207,7 @@ func (c *cluster) follower(leader *node) *node {
 func voters(st status) int {
 	v := 0
 	for _, n := range st.Store.Nodes {
-		if n.Suffrage == "voter" {
+		if strings.EqualFold(n.Suffrage, "voter") { // rqlite says "Voter"
 			v++
 		}
 	}

@@ -30,6 +30,7 @@ type options struct {
 	backup    int    // MiB of the database whose automatic backup and restore are timed; 0 skips them
 	saturate  time.Duration
 	nodeFlags string // extra raftlited flags for the saturated run's nodes
+	compare   string // another server's binary (rqlited) to compare with; "" for none
 }
 
 func main() {
@@ -46,6 +47,7 @@ func main() {
 	flag.IntVar(&o.backup, "backup", 0, "time the automatic backup of a database of this many MiB, and the restore of a new node from it (0: skip); -only Backup compares the insert load during uploads and without")
 	flag.DurationVar(&o.saturate, "saturate", time.Minute, "length of the saturated run (-only Saturated): 32 clients inserting rows and 2 inserting 4 MiB values on a 3-node cluster, counting elections")
 	flag.StringVar(&o.nodeFlags, "saturate-flags", "", "extra raftlited flags for the saturated run's nodes, e.g. \"-raft-election-timeout 300ms\"")
+	flag.StringVar(&o.compare, "compare", "", "compare with this server binary (rqlited v10: it takes the same flags), alternating fresh 3-node clusters for -runs rounds; prints medians and ratios, and nothing else")
 	flag.StringVar(&o.profiles, "cpuprofile", "", "write a CPU profile of the node under load, for the first run of each timed scenario, into this directory")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
@@ -92,6 +94,9 @@ func run(o options) error {
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build raftlited: %w", err)
 		}
+	}
+	if o.compare != "" {
+		return measureComparison(o, dir)
 	}
 	var t table
 	limits := map[string]string{}
