@@ -60,9 +60,6 @@ var compareScenarios = []compareScenario{
 type contender struct{ name, binary string }
 
 func measureComparison(o options, dir string) error {
-	if _, err := os.Stat(o.compare); err != nil {
-		return fmt.Errorf("-compare: %w", err)
-	}
 	both := []contender{{"raftlite", o.binary}, {"other", o.compare}}
 	values := map[string]map[string][]float64{} // scenario, contender: one value per round
 	for r := 0; r < o.runs; r++ {

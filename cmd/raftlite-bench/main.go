@@ -82,6 +82,11 @@ func (t *table) set(scenario string, nodes int, v string) {
 }
 
 func run(o options) error {
+	if o.compare != "" {
+		if _, err := os.Stat(o.compare); err != nil {
+			return fmt.Errorf("-compare: %w", err)
+		}
+	}
 	dir, err := os.MkdirTemp("", "raftlite-bench-")
 	if err != nil {
 		return err
