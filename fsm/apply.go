@@ -153,8 +153,8 @@ func isStrongRead(cmd *command.Command) bool {
 	return cmd.GetRequest().GetMode() == command.Mode_MODE_QUERY
 }
 
-// flush applies the batch's ops in one transaction, wakes their callers, and publishes the new applied
-// index. A failure of the environment (disk full) is retried until it clears: an entry is never skipped
+// flush applies the batch's ops in one transaction, publishes the new applied index, and wakes their
+// callers. A failure of the environment (disk full) is retried until it clears: an entry is never skipped
 // (fault.go).
 func (s *FSM) flush(b *batch) bool {
 	if b.last == nil {
@@ -164,6 +164,12 @@ func (s *FSM) flush(b *batch) bool {
 	var failures applyFailures
 	for len(ops) > 0 {
 		results, err := s.db.Apply(ops)
+		if err == nil {
+			// The whole rest is committed: publish the applied position before waking the callers, so
+			// that a node which answered a write also reports (and reads at) the position that covers it.
+			s.applyRecovered(&failures)
+			s.applied.Set(b.last.GetIndex(), b.last.GetTerm(), b.cs)
+		}
 		// Whatever was committed is delivered, even if a later part of the batch failed.
 		for k, r := range results {
 			s.deliver(entries[k], Result{Results: r.Results, Err: r.Error})
@@ -177,8 +183,9 @@ func (s *FSM) flush(b *batch) bool {
 			return false
 		}
 	}
-	s.applyRecovered(&failures)
-	s.applied.Set(b.last.GetIndex(), b.last.GetTerm(), b.cs)
+	if len(b.ops) == 0 { // entries with nothing to run (conf changes, markers): the loop did not publish
+		s.applied.Set(b.last.GetIndex(), b.last.GetTerm(), b.cs)
+	}
 	if b.last.GetIndex() >= s.node.Commit() {
 		s.caughtUp.Store(time.Now().UnixNano())
 	}
