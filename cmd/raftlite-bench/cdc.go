@@ -280,11 +280,8 @@ func cdcOnce(o options, dir string, size int, s *cdcSetting, wh *webhook, run in
 		return cdcRun{}, err
 	}
 	defer c.kill() // the data is thrown away; a graceful stop waits up to 2 s for a leadership hand-over
-	leader, err := c.leader()
+	leader, err := c.benchLeader()
 	if err != nil {
-		return cdcRun{}, err
-	}
-	if err := leader.exec("CREATE TABLE bench (id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
 		return cdcRun{}, err
 	}
 	wait := func() {}

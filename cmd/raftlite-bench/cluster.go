@@ -39,6 +39,21 @@ func freeAddr() (string, error) {
 }
 
 func newNode(binary, dir string, id int, join string, extra ...string) (*node, error) {
+	n, err := newBareNode(binary, dir, id)
+	if err != nil {
+		return nil, err
+	}
+	n.args = append(n.args, "-log-level", "WARN")
+	if join != "" {
+		n.args = append(n.args, "-join", join)
+	}
+	n.args = append(append(n.args, extra...), n.dir)
+	return n, nil
+}
+
+// newBareNode is a node on free loopback ports with only the flags rqlited takes too (-node-id, -http-addr,
+// -raft-addr); the caller adds the rest, the data directory last.
+func newBareNode(binary, dir string, id int) (*node, error) {
 	httpAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -48,11 +63,7 @@ func newNode(binary, dir string, id int, join string, extra ...string) (*node, e
 		return nil, err
 	}
 	n := &node{http: httpAddr, raft: raftAddr, dir: filepath.Join(dir, fmt.Sprintf("node%d", id)), binary: binary}
-	n.args = []string{"-node-id", fmt.Sprint(id), "-http-addr", httpAddr, "-raft-addr", raftAddr, "-log-level", "WARN"}
-	if join != "" {
-		n.args = append(n.args, "-join", join)
-	}
-	n.args = append(append(n.args, extra...), n.dir)
+	n.args = []string{"-node-id", fmt.Sprint(id), "-http-addr", httpAddr, "-raft-addr", raftAddr}
 	return n, nil
 }
 
@@ -182,6 +193,15 @@ func (c *cluster) leader() (*node, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil, errors.New("no leader with every node voting")
+}
+
+// benchLeader waits for the leader and creates the table the scenarios write and read.
+func (c *cluster) benchLeader() (*node, error) {
+	leader, err := c.leader()
+	if err != nil {
+		return nil, err
+	}
+	return leader, leader.exec("CREATE TABLE bench (id INTEGER PRIMARY KEY, v TEXT)")
 }
 
 // leaderFirst is every node, the leader first.

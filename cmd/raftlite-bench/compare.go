@@ -80,11 +80,8 @@ func compareRound(o options, dir string, c contender, values map[string]map[stri
 		return err
 	}
 	defer cl.stop()
-	leader, err := cl.leader()
+	leader, err := cl.benchLeader()
 	if err != nil {
-		return err
-	}
-	if err := leader.exec("CREATE TABLE bench (id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
 		return err
 	}
 	firstID := ids.Load() + 1
@@ -114,16 +111,11 @@ func startPlainCluster(binary, dir string, size int) (*cluster, error) {
 	}
 	c := &cluster{}
 	for i := 1; i <= size; i++ {
-		httpAddr, err := freeAddr()
+		n, err := newBareNode(binary, dir, i)
 		if err != nil {
+			c.stop()
 			return nil, err
 		}
-		raftAddr, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		n := &node{http: httpAddr, raft: raftAddr, dir: filepath.Join(dir, fmt.Sprintf("node%d", i)), binary: binary}
-		n.args = []string{"-node-id", fmt.Sprint(i), "-http-addr", httpAddr, "-raft-addr", raftAddr}
 		if i > 1 {
 			n.args = append(n.args, "-join", c.nodes[0].raft)
 		}

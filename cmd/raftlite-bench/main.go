@@ -207,11 +207,8 @@ func measureCluster(o options, dir string, n int, t *table) error {
 		return err
 	}
 	defer c.stop()
-	leader, err := c.leader()
+	leader, err := c.benchLeader()
 	if err != nil {
-		return err
-	}
-	if err := leader.exec("CREATE TABLE bench (id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
 		return err
 	}
 	t.set(rssIdle, n, mib(leader.rss()))

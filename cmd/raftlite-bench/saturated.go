@@ -22,11 +22,8 @@ func measureSaturated(o options, dir string, limits map[string]string) error {
 		return err
 	}
 	defer c.stop()
-	leader, err := c.leader()
+	leader, err := c.benchLeader()
 	if err != nil {
-		return err
-	}
-	if err := leader.exec("CREATE TABLE bench (id INTEGER PRIMARY KEY, v TEXT)"); err != nil {
 		return err
 	}
 	big := strings.Repeat("x", saturatedValue)
