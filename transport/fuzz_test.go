@@ -125,6 +125,7 @@ func FuzzServeConn(f *testing.F) {
 	f.Add(cat([]byte{kindSnapshot}, hello, snap, frame([]byte("abc")), []byte{0}, make([]byte, 12)))
 	f.Add(cat([]byte{kindSnapshot}, hello, snap, []byte{0}, make([]byte, 12)))
 	f.Add(cat([]byte{kindRaft}, hello, frame(mustMarshal(f, msgApp(1, 2, 1, nil)))))
+	f.Add(cat([]byte{kindRaftControl}, hello, frame(mustMarshal(f, msgOf(raftpb.MsgHeartbeat, 1, 2)))))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h.reset()
 		tr.serveConn(newFakeConn(data))
