@@ -91,20 +91,29 @@ func startCluster(binary, dir string, size int) (*cluster, error) {
 
 // startClusterWith starts a cluster whose every node gets the extra flags.
 func startClusterWith(binary, dir string, size int, extra ...string) (*cluster, error) {
+	return startInTurn(dir, size, func(i int, c *cluster) (*node, error) {
+		join := ""
+		if i > 1 {
+			join = c.nodes[0].http
+		}
+		return newNode(binary, dir, i, join, extra...)
+	})
+}
+
+// startInTurn starts size nodes made by newAt, each once the one before it is ready; on a failure it
+// stops those already started.
+func startInTurn(dir string, size int, newAt func(i int, c *cluster) (*node, error)) (*cluster, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	c := &cluster{}
 	for i := 1; i <= size; i++ {
-		join := ""
-		if i > 1 {
-			join = c.nodes[0].http
+		n, err := newAt(i, c)
+		if err == nil {
+			err = n.start()
 		}
-		n, err := newNode(binary, dir, i, join, extra...)
 		if err != nil {
-			return nil, err
-		}
-		if err := n.start(); err != nil {
+			c.stop()
 			return nil, err
 		}
 		c.nodes = append(c.nodes, n)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -106,31 +105,17 @@ func compareRound(o options, dir string, c contender, values map[string]map[stri
 // startPlainCluster starts size nodes with only the flags raftlited and rqlited share; the others join
 // through the first node's Raft address, as rqlited requires.
 func startPlainCluster(binary, dir string, size int) (*cluster, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	c := &cluster{}
-	for i := 1; i <= size; i++ {
+	return startInTurn(dir, size, func(i int, c *cluster) (*node, error) {
 		n, err := newBareNode(binary, dir, i)
 		if err != nil {
-			c.stop()
 			return nil, err
 		}
 		if i > 1 {
 			n.args = append(n.args, "-join", c.nodes[0].raft)
 		}
 		n.args = append(n.args, n.dir)
-		if err := n.start(); err != nil {
-			c.stop()
-			return nil, err
-		}
-		c.nodes = append(c.nodes, n)
-		if err := n.waitReady(60 * time.Second); err != nil {
-			c.stop()
-			return nil, fmt.Errorf("node %d: %w (log in %s.log)", i, err, n.dir)
-		}
-	}
-	return c, nil
+		return n, nil
+	})
 }
 
 func reportComparison(o options, values map[string]map[string][]float64) {
@@ -147,7 +132,15 @@ func reportComparison(o options, values map[string]map[string][]float64) {
 		}
 		fmt.Printf("| %s | %s | %s | %s |\n", s.name, compareValue(a), compareValue(b), ratio)
 	}
-	none, lin := compareScenarios[3].name, compareScenarios[4].name
+	var none, lin string
+	for _, s := range compareScenarios {
+		switch {
+		case strings.Contains(s.name, "level none"):
+			none = s.name
+		case strings.Contains(s.name, "linearizable"):
+			lin = s.name
+		}
+	}
 	for _, who := range []string{"raftlite", "other"} {
 		if n := median(values[none][who]); n > 0 {
 			fmt.Printf("\n%s: linearizable reads are %.0f%% of level none on the leader", who, 100*median(values[lin][who])/n)
