@@ -126,12 +126,8 @@ func (s *Store) Query(ctx context.Context, req *command.Request, opts ReadOption
 			return Response{}, ErrNotLeader
 		}
 	case LevelLinearizable:
-		idx, err := s.node.ReadIndex(ctx)
-		if err != nil {
+		if _, err := s.confirmedApplied(ctx); err != nil {
 			return Response{}, err
-		}
-		if err := s.applied.Wait(ctx, idx); err != nil {
-			return Response{}, fmt.Errorf("index %d: timeout waiting to apply: %w", idx, err)
 		}
 	case LevelStrong:
 		// The leader confirms with a quorum that it still leads (a ReadIndex round, as for linearizable),
@@ -143,12 +139,9 @@ func (s *Store) Query(ctx context.Context, req *command.Request, opts ReadOption
 		if !s.IsLeader() {
 			return Response{}, ErrNotLeader
 		}
-		idx, err := s.node.ReadIndex(ctx)
+		idx, err := s.confirmedApplied(ctx)
 		if err != nil {
 			return Response{}, err
-		}
-		if err := s.applied.Wait(ctx, idx); err != nil {
-			return Response{}, fmt.Errorf("index %d: timeout waiting to apply: %w", idx, err)
 		}
 		raftIndex = idx
 	}
@@ -157,6 +150,19 @@ func (s *Store) Query(ctx context.Context, req *command.Request, opts ReadOption
 		return Response{}, err
 	}
 	return Response{Results: res.Results, Error: res.Error, RaftIndex: raftIndex}, nil
+}
+
+// confirmedApplied runs a ReadIndex round (the leader confirms with a quorum that it still leads, and
+// fixes the commit index) and waits until this node has applied that index, which it returns.
+func (s *Store) confirmedApplied(ctx context.Context) (uint64, error) {
+	idx, err := s.node.ReadIndex(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.applied.Wait(ctx, idx); err != nil {
+		return 0, fmt.Errorf("index %d: timeout waiting to apply: %w", idx, err)
+	}
+	return idx, nil
 }
 
 // stale reports whether this follower's data may be older than freshness: it has not heard from the
